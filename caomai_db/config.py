@@ -1,0 +1,80 @@
+"""Configuration, in one place.
+
+Every setting has a default that works out of the box on a laptop; the environment overrides it.
+Commands read `Settings.from_env()` once and pass the object on, so nothing else reads os.environ.
+
+- ``CAOMAI_HOME`` (default ``~/.caomai``): the embedded PostgreSQL cluster, models, job files.
+- ``CAOMAI_DSN``: an external PostgreSQL >= 15 with pgvector >= 0.8. When set, the embedded
+  cluster is never started and every command works on that server instead.
+- ``CAOMAI_READER_DSN``: how the TAP service connects for queries (default: the DSN above with
+  the read-only role ``caomai_reader`` as user).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+#: Name of the database created inside the embedded cluster.
+EMBEDDED_DB_NAME = "caomai"
+#: Read-only role the TAP layer runs queries as (created by the migrations).
+READER_ROLE = "caomai_reader"
+#: Map geometry fixed by the design: 20x20 nodes, 400-value fingerprints.
+GRID_ROWS = 20
+GRID_COLS = 20
+N_NODES = GRID_ROWS * GRID_COLS
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SystemExit(f"{name} must be an integer, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved configuration of one caomai command."""
+
+    home: Path
+    dsn: str | None = None
+    reader_dsn: str | None = None
+    #: statement timeout of TAP queries, seconds
+    query_timeout_s: int = 60
+    #: hard row limit of TAP queries (MAXREC cannot go above it)
+    max_rows: int = 1_000_000
+    #: default MAXREC when the client gives none
+    default_maxrec: int = 100_000
+
+    @classmethod
+    def from_env(cls, dsn: str | None = None) -> Settings:
+        """Read the environment; an explicit ``dsn`` (``--dsn``) wins over ``CAOMAI_DSN``."""
+        home = Path(os.environ.get("CAOMAI_HOME") or Path.home() / ".caomai").expanduser()
+        return cls(
+            home=home.resolve(),
+            dsn=dsn or os.environ.get("CAOMAI_DSN") or None,
+            reader_dsn=os.environ.get("CAOMAI_READER_DSN") or None,
+            query_timeout_s=_env_int("CAOMAI_QUERY_TIMEOUT", 60),
+            max_rows=_env_int("CAOMAI_MAX_ROWS", 1_000_000),
+            default_maxrec=_env_int("CAOMAI_DEFAULT_MAXREC", 100_000),
+        )
+
+    def with_dsn(self, dsn: str | None) -> Settings:
+        return replace(self, dsn=dsn) if dsn else self
+
+    @property
+    def embedded(self) -> bool:
+        """True when commands use the private embedded cluster under ``home``."""
+        return self.dsn is None
+
+    @property
+    def pgdata(self) -> Path:
+        return self.home / "pgdata"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"

@@ -1,0 +1,31 @@
+"""Apply the plain SQL files under sql/ (functions, views, roles) from migrations."""
+
+from __future__ import annotations
+
+import psycopg
+
+from .paths import SQL_DIR
+
+
+def vector_schema(conn: psycopg.Connection) -> str:
+    """The schema the pgvector extension lives in (public unless the site chose otherwise)."""
+    row = conn.execute(
+        "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace"
+        " WHERE e.extname = 'vector'"
+    ).fetchone()
+    if row is None:
+        raise RuntimeError("the pgvector extension is not installed in this database")
+    return row[0]
+
+
+def render(name: str, conn: psycopg.Connection) -> str:
+    text = (SQL_DIR / name).read_text()
+    database = conn.execute("SELECT current_database()").fetchone()[0]
+    if '"' in database:
+        raise ValueError(f"unsupported database name {database!r}")
+    return text.replace("@vector@", vector_schema(conn)).replace("@database@", database)
+
+
+def apply(conn: psycopg.Connection, name: str) -> None:
+    """Run one file as a single multi-statement query inside the caller's transaction."""
+    conn.execute(render(name, conn).encode())

