@@ -8,6 +8,8 @@ Commands read `Settings.from_env()` once and pass the object on, so nothing else
   cluster is never started and every command works on that server instead.
 - ``CAOMAI_READER_DSN``: how the TAP service connects for queries (default: the DSN above with
   the read-only role ``caomai_reader`` as user).
+- ``CAOMAI_UWS_DSN``: how the TAP service stores its asynchronous jobs (default: the DSN above
+  with the role ``caomai_uws``, which may write ``caomai_uws.job`` and nothing else).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from pathlib import Path
 EMBEDDED_DB_NAME = "caomai"
 #: Read-only role the TAP layer runs queries as (created by the migrations).
 READER_ROLE = "caomai_reader"
+#: Role the TAP service writes its asynchronous (UWS) jobs as (created by the migrations).
+UWS_ROLE = "caomai_uws"
 #: Map geometry fixed by the design: 20x20 nodes, 400-value fingerprints.
 GRID_ROWS = 20
 GRID_COLS = 20
@@ -49,6 +53,15 @@ class Settings:
     max_rows: int = 1_000_000
     #: default MAXREC when the client gives none
     default_maxrec: int = 100_000
+    #: how the TAP service writes its asynchronous jobs (default: the main DSN as caomai_uws)
+    uws_dsn: str | None = None
+    #: longest EXECUTIONDURATION an asynchronous TAP job may ask for, seconds
+    async_max_duration_s: int = 3600
+    #: how long asynchronous TAP jobs and their results are kept, seconds
+    job_retention_s: int = 7 * 86400
+    #: a similarity query whose filter leaves at most this many rows (planner estimate) is
+    #: answered exactly (filter, then sort by distance); above it through the HNSW index
+    exact_max_rows: int = 40_000
 
     @classmethod
     def from_env(cls, dsn: str | None = None) -> Settings:
@@ -61,6 +74,10 @@ class Settings:
             query_timeout_s=_env_int("CAOMAI_QUERY_TIMEOUT", 60),
             max_rows=_env_int("CAOMAI_MAX_ROWS", 1_000_000),
             default_maxrec=_env_int("CAOMAI_DEFAULT_MAXREC", 100_000),
+            uws_dsn=os.environ.get("CAOMAI_UWS_DSN") or None,
+            async_max_duration_s=_env_int("CAOMAI_ASYNC_MAX_DURATION", 3600),
+            job_retention_s=_env_int("CAOMAI_JOB_RETENTION_DAYS", 7) * 86400,
+            exact_max_rows=_env_int("CAOMAI_EXACT_MAX_ROWS", 40_000),
         )
 
     def with_dsn(self, dsn: str | None) -> Settings:

@@ -76,8 +76,19 @@ def tap_table_name(t: sa.Table) -> str:
     return t.info["tap_name"]
 
 
+#: Column names that are ADQL reserved words; TAP 1.1 publishes them delimited ("size").
+ADQL_RESERVED = {"size"}
+
+
 def tap_column_name(c: sa.Column) -> str:
-    return c.info.get("tap_name", c.name)
+    name = c.info.get("tap_name", c.name)
+    return f'"{name}"' if name.lower() in ADQL_RESERVED else name
+
+
+def legacy_size(arraysize: str | None) -> int | None:
+    """TAP_SCHEMA.columns."size" (deprecated) is the length in arraysize, when it has one."""
+    digits = (arraysize or "").rstrip("*")
+    return int(digits) if digits.isdigit() else None
 
 
 def datatype(c: sa.Column) -> tuple[str, str | None, str | None]:
@@ -141,14 +152,15 @@ def build_rows(tables: Iterable[sa.Table], existing: dict[str, set[str]] | None 
             if existing is not None and c.name not in existing[t.fullname]:
                 continue
             dtype, arraysize, xtype = datatype(c)
+            arraysize = c.info.get("arraysize") or arraysize
             column_rows.append(
                 {
                     "table_name": tap_table_name(t),
                     "column_name": tap_column_name(c),
                     "datatype": dtype,
-                    "arraysize": c.info.get("arraysize") or arraysize,
+                    "arraysize": arraysize,
                     "xtype": c.info.get("xtype") or xtype,
-                    "size": None,
+                    "size": legacy_size(arraysize),
                     "description": c.info.get("description"),
                     "utype": c.info.get("utype"),
                     "unit": c.info.get("unit"),

@@ -1,0 +1,165 @@
+"""ADQL to PostgreSQL text through queryparser-python3, with its unsafe corners closed.
+
+queryparser (the maintained ADQL grammar we build on; ANTLR-generated) is used as it is, with
+three defects fixed around it rather than in it:
+
+1. **Code execution.** queryparser 0.8.0 reads the arguments of POINT, CIRCLE, BOX, POLYGON and
+   DISTANCE with Python's ``eval()``: ``CIRCLE('ICRS', 1, 2, exec('import os;...'))`` runs
+   arbitrary Python in the server. The two ``_convert_values`` helpers are replaced (module
+   function and visitor method) by one that accepts numbers and constant arithmetic through
+   ``ast`` and passes everything else on as text, which is what queryparser does after a
+   failed ``eval`` anyway.
+2. **Ignored input.** ANTLR's ``query`` rule stops at the first ``;``: ``SELECT a FROM t;
+   DROP TABLE t`` came back as ``SELECT a FROM t``. Anything left after the query is now a
+   syntax error.
+3. **Lexer errors.** Characters the lexer cannot read were dropped with a message on stderr
+   and the rest of the query parsed anyway. They are now syntax errors too.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+from dataclasses import dataclass
+
+import antlr4
+from antlr4.error.ErrorListener import ErrorListener
+from queryparser.adql import adqltranslator as _qp
+from queryparser.adql.ADQLLexer import ADQLLexer
+from queryparser.adql.ADQLParser import ADQLParser
+from queryparser.exceptions import QueryError, QuerySyntaxError
+
+
+class ADQLError(ValueError):
+    """A query the service cannot run, with a message a person can act on."""
+
+
+_BINOPS = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+}
+_UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
+
+
+def _constant(node: ast.AST) -> float:
+    """Value of a constant arithmetic expression; ValueError for anything else."""
+    if isinstance(node, ast.Expression):
+        return _constant(node.body)
+    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        return float(node.value)
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+        return _BINOPS[type(node.op)](_constant(node.left), _constant(node.right))
+    if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
+        return _UNARY[type(node.op)](_constant(node.operand))
+    raise ValueError("not a constant")
+
+
+def _value(text: str) -> float | str:
+    """What queryparser's eval() was for, without eval: a number, or the SQL text unchanged."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return _constant(ast.parse(text, mode="eval"))
+    except (SyntaxError, ValueError, ZeroDivisionError, OverflowError, RecursionError):
+        pass
+    # ANTLR's getText() glues tokens together: 'ra - -1' becomes 'ra--1', an SQL comment.
+    if "--" in text or "/*" in text:
+        raise ADQLError(
+            f"cannot read the geometry argument {text!r}; write it without a double minus"
+        )
+    return text
+
+
+def _safe_convert_values(ctx, cidx, output_sql="postgresql"):  # noqa: ANN001 - queryparser API
+    return [_value(part) for part in ctx.children[cidx].getText().split(",")]
+
+
+def _safe_convert_method(self, ctx, cidx):  # noqa: ANN001 - queryparser API
+    return _safe_convert_values(ctx, cidx, self.output_sql)
+
+
+# Installed once, at import: every use of queryparser in this process goes through them.
+_qp._convert_values = _safe_convert_values
+_qp.ADQLGeometryTranslationVisitor._convert_values = _safe_convert_method
+
+
+@dataclass
+class _Error:
+    line: int
+    column: int
+    text: str
+
+
+class _Collect(ErrorListener):
+    def __init__(self) -> None:
+        super().__init__()
+        self.errors: list[_Error] = []
+
+    def syntaxError(self, recognizer, offendingSymbol, line, column, msg, e):  # noqa: N802, N803
+        if offendingSymbol is not None:
+            text = offendingSymbol.text
+        else:  # the lexer: msg is "token recognition error at: 'x'"
+            text = msg.split("at:", 1)[-1].strip().strip("'")
+        self.errors.append(_Error(line, column, text))
+
+
+class _Translator(_qp.ADQLQueryTranslator):
+    """queryparser's translator with lexer errors and trailing input reported."""
+
+    def parse(self) -> None:
+        listener = _Collect()
+        lexer = ADQLLexer(antlr4.InputStream(self.query))
+        lexer.removeErrorListeners()
+        lexer.addErrorListener(listener)
+        self.stream = antlr4.CommonTokenStream(lexer)
+        self.parser = ADQLParser(self.stream)
+        self.parser.removeErrorListeners()
+        self.parser.addErrorListener(listener)
+        self.tree = self.parser.query()
+        rest = self.stream.LT(1)
+        if not listener.errors and rest is not None and rest.type != antlr4.Token.EOF:
+            raise ADQLError(
+                f"ADQL syntax error at line {rest.line}, column {rest.column + 1} near"
+                f" {rest.text!r}: one query per request, nothing may follow the first ';'"
+            )
+        if listener.errors:
+            raise QuerySyntaxError([(e.line, e.column, e.text) for e in listener.errors])
+        self.walker = antlr4.ParseTreeWalker()
+
+
+def _syntax_message(query: str, errors: list[tuple[int, int, str]]) -> str:
+    line, column, text = errors[0]
+    where = f"line {line}, column {column + 1}"
+    if text in (None, "<EOF>"):
+        return f"ADQL syntax error at {where}: the query ends too early"
+    hint = ""
+    if text and not text.isascii():
+        hint = " (this ADQL parser reads ASCII only, also inside string literals)"
+    elif text and text[:1] in "eE" and text[1:].lstrip("+-").isdigit():
+        hint = " (exponent notation is not supported here: write the number out)"
+    elif text and text.upper() in {"CAST", "CASE", "ILIKE", "LOWER", "UPPER", "WITH", "ESCAPE"}:
+        hint = f" ({text.upper()} is not supported by this service's ADQL parser)"
+    return f"ADQL syntax error at {where} near {text!r}{hint}"
+
+
+def adql_to_postgresql(query: str) -> str:
+    """queryparser's PostgreSQL (pg_sphere flavoured) text for an ADQL query.
+
+    Raises :class:`ADQLError` with a message naming the place of a syntax error.
+    """
+    if not query or not query.strip():
+        raise ADQLError("the QUERY parameter is empty")
+    try:
+        return _Translator(query).to_postgresql()
+    except QuerySyntaxError as exc:
+        raise ADQLError(_syntax_message(query, exc.syntax_errors)) from None
+    except QueryError as exc:
+        raise ADQLError(f"ADQL not supported: {exc}") from None
+    except ADQLError:
+        raise
+    except Exception as exc:  # queryparser's visitors fail on some odd but valid inputs
+        raise ADQLError(f"cannot translate this ADQL ({type(exc).__name__}: {exc})") from None

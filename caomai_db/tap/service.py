@@ -1,0 +1,209 @@
+"""The TAP service's core, without HTTP: connections, catalog, running one query.
+
+Two connection pools, two roles:
+
+- ``caomai_reader`` (read-only, SELECT on what TAP_SCHEMA publishes) runs every query;
+- ``caomai_uws`` writes the asynchronous jobs into ``caomai_uws.job`` and can touch nothing else.
+
+The service never connects with the administrator's DSN (except to find or start the
+embedded cluster) and never writes archive tables.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+import psycopg
+from pgvector.psycopg import register_vector
+from psycopg_pool import ConnectionPool
+
+from .. import database
+from ..adql import catalog as catalog_mod
+from ..adql import plan as plan_mod
+from ..adql.parse import ADQLError
+from ..adql.rewrite import translate
+from ..config import UWS_ROLE, Settings
+from . import formats, votable
+
+log = logging.getLogger(__name__)
+
+LANGS = {"ADQL", "ADQL-2.0", "ADQL-2.1"}
+CATALOG_TTL_S = 60.0
+
+
+@dataclass
+class Output:
+    """What goes back to the client (sync) or into the job (async)."""
+
+    body: bytes
+    content_type: str
+    status: int = 200
+    rows: int = 0
+    overflow: bool = False
+    error: str | None = None
+    plan: str | None = None
+
+
+def error_output(message: str, status: int = 400) -> Output:
+    return Output(
+        votable.error_votable(message), "application/x-votable+xml", status, error=message
+    )
+
+
+def _configure(conn: psycopg.Connection) -> None:
+    register_vector(conn)
+    conn.commit()
+
+
+class TapService:
+    """Shared by the HTTP app and the job runner; thread-safe."""
+
+    def __init__(self, settings: Settings, *, pool_size: int = 8) -> None:
+        self.settings = settings
+        dsn = database.resolve_dsn(settings)
+        self.reader_dsn = database.reader_dsn(settings, dsn)
+        self.uws_dsn = settings.uws_dsn or database.with_user(dsn, UWS_ROLE)
+        self.plan_settings = plan_mod.PlanSettings(exact_max_rows=settings.exact_max_rows)
+        self.pool = ConnectionPool(
+            self.reader_dsn,
+            min_size=1,
+            max_size=pool_size,
+            configure=_configure,
+            open=True,
+            name="caomai-reader",
+        )
+        self.uws_pool = ConnectionPool(
+            self.uws_dsn, min_size=1, max_size=4, open=True, name="caomai-uws"
+        )
+        self._catalog: catalog_mod.Catalog | None = None
+        self._catalog_at = 0.0
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self.pool.close()
+        self.uws_pool.close()
+
+    def catalog(self, refresh: bool = False) -> catalog_mod.Catalog:
+        """TAP_SCHEMA and the relations behind it, re-read at most once a minute."""
+        with self._lock:
+            if (
+                refresh
+                or self._catalog is None
+                or time.monotonic() - self._catalog_at > CATALOG_TTL_S
+            ):
+                with self.pool.connection() as conn:
+                    self._catalog = catalog_mod.load(conn)
+                    conn.rollback()
+                self._catalog_at = time.monotonic()
+            return self._catalog
+
+    def example_references(self) -> list[str]:
+        """Two public images with fingerprints of the active model (for /examples)."""
+        try:
+            with self.pool.connection(timeout=5) as conn:
+                rows = conn.execute(
+                    "SELECT publisherid FROM caomai.fingerprint"
+                    " WHERE model_id = caomai.active_model('map1') AND map2_node IS NOT NULL"
+                    " AND (metarelease IS NULL OR metarelease <= now())"
+                    " ORDER BY planeid LIMIT 2"
+                ).fetchall()
+                conn.rollback()
+            return [r[0] for r in rows]
+        except psycopg.Error:
+            return []
+
+    def available(self) -> tuple[bool, str]:
+        try:
+            with self.pool.connection(timeout=5) as conn:
+                conn.execute("SELECT 1")
+                conn.rollback()
+            return True, "the service accepts queries"
+        except Exception as exc:  # noqa: BLE001 - reported as unavailability
+            return False, f"the database does not answer: {exc}"
+
+    def maxrec(self, raw: str | None) -> int:
+        if raw is None or raw.strip() == "":
+            return min(self.settings.default_maxrec, self.settings.max_rows)
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ADQLError(f"MAXREC must be a non-negative integer, got {raw!r}") from None
+        if value < 0:
+            raise ADQLError(f"MAXREC must be a non-negative integer, got {raw!r}")
+        return min(value, self.settings.max_rows)
+
+    def check_params(self, params: dict[str, str]) -> None:
+        request = params.get("REQUEST")
+        if request is not None and request.lower() != "doquery":
+            raise ADQLError(f"REQUEST={request} is not supported; use REQUEST=doQuery")
+        lang = params.get("LANG", "ADQL")
+        if lang.upper() not in LANGS:
+            raise ADQLError(f"LANG={lang} is not supported; this service speaks ADQL (2.0, 2.1)")
+        if params.get("UPLOAD"):
+            raise ADQLError("UPLOAD is not supported by this service")
+        if not (params.get("QUERY") or "").strip():
+            raise ADQLError("the QUERY parameter is missing or empty")
+
+    def run_query(self, params: dict[str, str], *, timeout_s: float, cancel_hook=None) -> Output:  # noqa: ANN001
+        """Run the query of a TAP request; every failure is an error VOTable, never an exception.
+
+        ``cancel_hook(conn)`` receives the connection while the query runs (async abort).
+        """
+        try:
+            self.check_params(params)
+            fmt = formats.lookup(params.get("RESPONSEFORMAT") or params.get("FORMAT"))
+            maxrec = self.maxrec(params.get("MAXREC"))
+            cat = self.catalog()
+            translated = translate(params["QUERY"], cat, maxrec)
+            with self.pool.connection() as conn:
+                if cancel_hook is not None:
+                    cancel_hook(conn)
+                try:
+                    result = plan_mod.run(
+                        conn,
+                        translated,
+                        cat,
+                        maxrec=maxrec,
+                        timeout_s=timeout_s,
+                        plan_settings=self.plan_settings,
+                    )
+                finally:
+                    if cancel_hook is not None:
+                        cancel_hook(None)
+            specs = votable.field_specs(result.names, result.type_oids, result.origins, cat)
+            if fmt.key in ("csv", "tsv"):
+                body = votable.delimited(specs, result.rows, "," if fmt.key == "csv" else "\t")
+            else:
+                serialization = {"votable": "tabledata", "binary": "binary", "binary2": "binary2"}
+                body = votable.votable(
+                    specs,
+                    result.rows,
+                    overflow=result.overflow,
+                    serialization=serialization[fmt.key],
+                )
+            log.info(
+                "query: %d rows in %.1f ms, plan %s%s",
+                len(result.rows),
+                result.elapsed_s * 1000,
+                result.plan.name,
+                " (fallback)" if result.plan.fallback else "",
+            )
+            return Output(
+                body,
+                fmt.content_type,
+                rows=len(result.rows),
+                overflow=result.overflow,
+                plan=result.plan.name,
+            )
+        except ADQLError as exc:
+            return error_output(str(exc))
+        except plan_mod.QueryFailed as exc:
+            return error_output(str(exc), exc.status)
+        except psycopg.OperationalError as exc:
+            return error_output(f"the database is not available: {exc}", 503)
+        except Exception as exc:  # a bug: logged with its traceback, reported without it
+            log.exception("query failed")
+            return error_output(f"internal error ({type(exc).__name__}): {exc}", 500)
