@@ -134,7 +134,10 @@ class _Translator(_qp.ADQLQueryTranslator):
 def _syntax_message(query: str, errors: list[tuple[int, int, str]]) -> str:
     line, column, text = errors[0]
     where = f"line {line}, column {column + 1}"
-    if text in (None, "<EOF>"):
+    lines = query.split("\n")
+    offset = sum(len(x) + 1 for x in lines[: line - 1]) + column
+    at_end = offset >= len(query.rstrip().rstrip(";").rstrip())  # queryparser appends ';'
+    if text in (None, "<EOF>") or (text == ";" and at_end):
         return f"ADQL syntax error at {where}: the query ends too early"
     hint = ""
     if text and not text.isascii():

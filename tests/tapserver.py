@@ -1,0 +1,126 @@
+"""Helpers for the TAP tests: a synthetic archive in a database of its own, a running service,
+and the exact answers of the ADQL functions computed with numpy from the stored counts."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import psycopg
+import uvicorn
+
+from caomai_db import database, dbadmin, synthetic
+from caomai_db.config import GRID_COLS, Settings
+from caomai_db.tap.app import create_app
+
+
+@contextmanager
+def synthetic_database(cluster_dsn: str, n: int, seed: int) -> Iterator[str]:
+    """A database migrated to head holding ``n`` synthetic planes; dropped afterwards."""
+    name = "tap_" + uuid.uuid4().hex[:12]
+    admin = database.with_database(cluster_dsn, "postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    dsn = database.with_database(cluster_dsn, name)
+    try:
+        dbadmin.upgrade(dsn, "head")
+        synthetic.generate(dsn, n, seed=seed)
+        yield dsn
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running_service(dsn: str, **settings: object) -> Iterator[str]:
+    """``caomai serve`` in a thread (uvicorn, the real app); yields the TAP base URL."""
+    port = free_port()
+    s = Settings.from_env(dsn)
+    for k, v in settings.items():
+        setattr(s, k, v)
+    app = create_app(s, workers=2)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the TAP service did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}/tap"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+
+@dataclass
+class Truth:
+    """Every plane with its fingerprint, read as the administrator (numpy does the rest)."""
+
+    publisherid: np.ndarray
+    planeid: np.ndarray
+    time_lo: np.ndarray
+    instrument: np.ndarray
+    counts: np.ndarray  # (n, 400)
+    n_detected: np.ndarray
+    n_sampled: np.ndarray
+    map2_node: np.ndarray
+    proprietary: np.ndarray
+
+    @classmethod
+    def load(cls, dsn: str) -> Truth:
+        with psycopg.connect(dsn) as conn:
+            rows = conn.execute(
+                "SELECT p.publisherid, p.planeid::text, p.time_bounds_lower, o.instrument_name,"
+                " f.counts, f.n_detected, f.n_sampled, f.map2_node, p.metarelease > now()"
+                " FROM caom2.plane p JOIN caom2.observation o USING (obsid)"
+                " JOIN caomai.fingerprint f USING (planeid) ORDER BY p.publisherid"
+            ).fetchall()
+        cols = list(zip(*rows, strict=True))
+        return cls(
+            publisherid=np.array(cols[0]),
+            planeid=np.array(cols[1]),
+            time_lo=np.array(cols[2], dtype=float),
+            instrument=np.array(cols[3]),
+            counts=np.array(cols[4], dtype=float),
+            n_detected=np.array(cols[5], dtype=float),
+            n_sampled=np.array(cols[6], dtype=float),
+            map2_node=np.array(cols[7], dtype=int),
+            proprietary=np.array(cols[8], dtype=bool),
+        )
+
+    def index(self, publisherid: str) -> int:
+        return int(np.flatnonzero(self.publisherid == publisherid)[0])
+
+    def similarity(self, refs: list[str]) -> np.ndarray:
+        """Cosine similarity of every plane to the mean fingerprint of ``refs``."""
+        unit = self.counts / np.linalg.norm(self.counts, axis=1, keepdims=True)
+        ref = unit[[self.index(r) for r in refs]].mean(axis=0)
+        return unit @ (ref / np.linalg.norm(ref))
+
+    def in_node(self, refs: list[str], radius: int) -> np.ndarray:
+        """in_node(map2_node, refs, radius): Chebyshev distance on the 20x20 grid."""
+        nodes = self.map2_node[[self.index(r) for r in refs]]
+        r, c = np.divmod(self.map2_node, GRID_COLS)
+        hit = np.zeros(len(r), dtype=bool)
+        for n in nodes:
+            nr, nc = divmod(int(n), GRID_COLS)
+            hit |= (np.abs(r - nr) <= radius) & (np.abs(c - nc) <= radius)
+        return hit
+
+    def has_object_node(self, nodes: list[int], min_count: int) -> np.ndarray:
+        found = self.counts[:, nodes].sum(axis=1) * self.n_detected / self.n_sampled
+        return found >= min_count
