@@ -23,6 +23,7 @@ import operator
 from dataclasses import dataclass
 
 import antlr4
+from antlr4.atn.PredictionMode import PredictionMode
 from antlr4.error.ErrorListener import ErrorListener
 from queryparser.adql import adqltranslator as _qp
 from queryparser.adql.ADQLLexer import ADQLLexer
@@ -111,15 +112,13 @@ class _Translator(_qp.ADQLQueryTranslator):
     """queryparser's translator with lexer errors and trailing input reported."""
 
     def parse(self) -> None:
-        listener = _Collect()
-        lexer = ADQLLexer(antlr4.InputStream(self.query))
-        lexer.removeErrorListeners()
-        lexer.addErrorListener(listener)
-        self.stream = antlr4.CommonTokenStream(lexer)
-        self.parser = ADQLParser(self.stream)
-        self.parser.removeErrorListeners()
-        self.parser.addErrorListener(listener)
-        self.tree = self.parser.query()
+        # queryparser parses in set_query() and again in to_postgresql(): once is enough
+        if getattr(self, "_parsed", None) == self.query:
+            return
+        listener = self._parse(PredictionMode.SLL, quiet=True)
+        if listener is None:
+            listener = self._parse(PredictionMode.LL, quiet=False)
+        self._parsed = self.query
         rest = self.stream.LT(1)
         if not listener.errors and rest is not None and rest.type != antlr4.Token.EOF:
             raise ADQLError(
@@ -129,6 +128,26 @@ class _Translator(_qp.ADQLQueryTranslator):
         if listener.errors:
             raise QuerySyntaxError([(e.line, e.column, e.text) for e in listener.errors])
         self.walker = antlr4.ParseTreeWalker()
+
+    def _parse(self, mode: int, quiet: bool) -> _Collect | None:
+        """One parse; in SLL mode (``quiet``) None on any error, to retry in full LL mode.
+
+        ANTLR's two-stage strategy: SLL prediction is several times faster than LL in the
+        Python runtime and gives the same tree whenever it succeeds.
+        """
+        listener = _Collect()
+        lexer = ADQLLexer(antlr4.InputStream(self.query))
+        lexer.removeErrorListeners()
+        lexer.addErrorListener(listener)
+        self.stream = antlr4.CommonTokenStream(lexer)
+        self.parser = ADQLParser(self.stream)
+        self.parser._interp.predictionMode = mode
+        self.parser.removeErrorListeners()
+        self.parser.addErrorListener(listener)
+        self.tree = self.parser.query()
+        if quiet and listener.errors:
+            return None
+        return listener
 
 
 def _syntax_message(query: str, errors: list[tuple[int, int, str]]) -> str:
