@@ -2,7 +2,7 @@
 --
 -- Applied by migration 0002 when the pg_sphere extension is absent; sql/geometry_pgsphere.sql
 -- defines the same functions on top of pg_sphere when it is there. The ADQL translator
--- (caomai_db/adql/geometry.py) turns POINT, CIRCLE, BOX, POLYGON, CONTAINS, INTERSECTS,
+-- (caomai_db/adql/rewrite.py) turns POINT, CIRCLE, BOX, POLYGON, CONTAINS, INTERSECTS,
 -- DISTANCE, COORD1, COORD2 and AREA into calls of these functions.
 --
 -- Every geometry value is a DALI array of double precision, in degrees, ICRS -- the same

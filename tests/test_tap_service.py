@@ -323,3 +323,85 @@ def test_taplint_reports_no_errors(tap: str) -> None:
     assert totals, out.stdout[-2000:] + out.stderr[-2000:]
     errors = [line for line in out.stdout.splitlines() if line.startswith("E-")]
     assert "Errors: 0;" in totals[0], "\n".join(errors)
+
+
+# -- ADQL geometry on the embedded database (no pg_sphere) ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sky(archive: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """obs_publisher_did, s_ra, s_dec of the public ObsCore rows (read as the administrator)."""
+    with psycopg.connect(archive) as conn:
+        rows = conn.execute(
+            "SELECT publisherid, position_bounds_center[1], position_bounds_center[2]"
+            " FROM caom2.plane WHERE metarelease <= now()"
+        ).fetchall()
+    ids, ra, dec = zip(*rows, strict=True)
+    return np.array(ids), np.array(ra, dtype=float), np.array(dec, dtype=float)
+
+
+def separation(ra: np.ndarray, dec: np.ndarray, ra0: float, dec0: float) -> np.ndarray:
+    """Great-circle distance in degrees (numpy, haversine)."""
+    r, d, r0, d0 = map(np.radians, (ra, dec, ra0, dec0))
+    h = np.sin((d - d0) / 2) ** 2 + np.cos(d) * np.cos(d0) * np.sin((r - r0) / 2) ** 2
+    return np.degrees(2 * np.arcsin(np.sqrt(h)))
+
+
+def test_contains_point_in_circle_and_distance(tap: str, sky) -> None:
+    ids, ra, dec = sky
+    ra0, dec0, radius = 150.0, 20.0, 40.0
+    sep = separation(ra, dec, ra0, dec0)
+    t = (
+        pyvo.dal.TAPService(tap)
+        .run_sync(
+            "SELECT obs_publisher_did, DISTANCE(POINT('ICRS', s_ra, s_dec),"
+            f" POINT('ICRS', {ra0}, {dec0})) AS d FROM ivoa.ObsCore WHERE"
+            f" CONTAINS(POINT('ICRS', s_ra, s_dec), CIRCLE('ICRS', {ra0}, {dec0}, {radius})) = 1"
+        )
+        .to_table()
+    )
+    assert set(map(str, t["obs_publisher_did"])) == set(ids[sep < radius])
+    assert 10 < len(t) < len(ids)
+    got = dict(zip(map(str, t["obs_publisher_did"]), t["d"], strict=True))
+    np.testing.assert_allclose([got[i] for i in ids[sep < radius]], sep[sep < radius], atol=1e-7)
+
+
+def test_box_polygon_intersects_and_coords(tap: str, sky) -> None:
+    ids, ra, dec = sky
+    svc = pyvo.dal.TAPService(tap)
+    # a polygon well away from the poles, compared with numpy away from its edges
+    # (edges are great circles: the northern one bulges to dec 31.6 between the vertices)
+    poly = "POLYGON('ICRS', 130.0, 0.0, 170.0, 0.0, 170.0, 30.0, 130.0, 30.0)"
+    t = svc.run_sync(
+        f"SELECT obs_publisher_did FROM ivoa.ObsCore WHERE CONTAINS(POINT('ICRS', s_ra, s_dec), {poly}) = 1"
+    ).to_table()
+    got = set(map(str, t["obs_publisher_did"]))
+    inside = (ra > 131) & (ra < 169) & (dec > 1) & (dec < 29)
+    outside = (ra < 129) | (ra > 171) | (dec < -1) | (dec > 33)
+    assert set(ids[inside]) <= got and not (set(ids[outside]) & got) and inside.sum() > 5
+    # BOX: centre and full widths
+    t = svc.run_sync(
+        "SELECT obs_publisher_did FROM ivoa.ObsCore WHERE"
+        " CONTAINS(POINT('ICRS', s_ra, s_dec), BOX('ICRS', 150.0, 15.0, 40.0, 30.0)) = 1"
+    ).to_table()
+    got = set(map(str, t["obs_publisher_did"]))
+    assert set(ids[inside]) <= got and not (set(ids[outside]) & got)
+    # footprints (s_region polygons, ~1 deg) that touch a circle
+    ra0, dec0, r = 200.0, 10.0, 30.0
+    sep = separation(ra, dec, ra0, dec0)
+    t = svc.run_sync(
+        "SELECT obs_publisher_did FROM ivoa.ObsCore WHERE"
+        f" INTERSECTS(s_region, CIRCLE('ICRS', {ra0}, {dec0}, {r})) = 1"
+    ).to_table()
+    got = set(map(str, t["obs_publisher_did"]))
+    assert set(ids[sep < r]) <= got and not (set(ids[sep > r + 1.5]) & got)
+    # COORD1/COORD2 of a point
+    t = svc.run_sync(
+        "SELECT TOP 5 obs_publisher_did, COORD1(POINT('ICRS', s_ra, s_dec)) AS a,"
+        " COORD2(POINT('ICRS', s_ra, s_dec)) AS b FROM ivoa.ObsCore"
+    ).to_table()
+    where = {p: i for i, p in enumerate(ids)}
+    idx = [where[str(p)] for p in t["obs_publisher_did"]]
+    np.testing.assert_allclose(list(t["a"]), ra[idx]) and np.testing.assert_allclose(
+        list(t["b"]), dec[idx]
+    )
