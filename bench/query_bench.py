@@ -138,14 +138,23 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--port", type=int, default=8799)
     ap.add_argument("--json", type=Path, help="also write the figures to this file")
+    ap.add_argument("--ef-search-min", type=int, help="set CAOMAI_EF_SEARCH_MIN (SQL and TAP)")
+    ap.add_argument("--exact-max-rows", type=int, help="set CAOMAI_EXACT_MAX_ROWS (SQL and TAP)")
+    ap.add_argument("--fractions", default=",".join(map(str, FRACTIONS)), help="filters to try")
     args = ap.parse_args()
 
+    if args.ef_search_min is not None:
+        os.environ["CAOMAI_EF_SEARCH_MIN"] = str(args.ef_search_min)
+    if args.exact_max_rows is not None:
+        os.environ["CAOMAI_EXACT_MAX_ROWS"] = str(args.exact_max_rows)
     settings = Settings.from_env()
     dsn = prepare(database.resolve_dsn(settings), args.rows, args.seed)
     t0 = time.perf_counter()
     ids, x, times, secret = load_vectors(dsn)
     print(f"numpy baseline: {len(ids):,} vectors in memory ({time.perf_counter() - t0:.0f} s)")
     svc = TapService(settings.with_dsn(dsn), pool_size=2)
+    plan_settings = svc.plan_settings
+    print(f"plan settings: {plan_settings}")
     server = start_server(dsn, args.port)
     tap = f"http://127.0.0.1:{args.port}/tap"
     client = httpx.Client(timeout=120)
@@ -157,7 +166,7 @@ def main() -> int:
         # warm up: the first queries read the index and tables into memory
         for ref in refs[:3]:
             client.post(f"{tap}/sync", data={"LANG": "ADQL", "QUERY": adql(ref, None, args.k)})
-        for fraction in FRACTIONS:
+        for fraction in [float(f) for f in args.fractions.split(",")]:
             cut = synthetic.time_cut(fraction) if fraction < 1 else None
             keep = ~secret if cut is None else (~secret & (times < cut))
             t_np, t_sql, t_tap, recalls, plans = [], [], [], [], []
@@ -176,7 +185,7 @@ def main() -> int:
                 with svc.pool.connection() as conn:
                     s = time.perf_counter()
                     res = plan_mod.run(
-                        conn, t, cat, maxrec=args.k, timeout_s=60, plan_settings=svc.plan_settings
+                        conn, t, cat, maxrec=args.k, timeout_s=60, plan_settings=plan_settings
                     )
                     t_sql.append(time.perf_counter() - s)
                 got = {r[0] for r in res.rows}

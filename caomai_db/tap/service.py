@@ -73,7 +73,9 @@ class TapService:
         dsn = database.resolve_dsn(settings)
         self.reader_dsn = database.reader_dsn(settings, dsn)
         self.uws_dsn = settings.uws_dsn or database.with_user(dsn, UWS_ROLE)
-        self.plan_settings = plan_mod.PlanSettings(exact_max_rows=settings.exact_max_rows)
+        self.plan_settings = plan_mod.PlanSettings(
+            exact_max_rows=settings.exact_max_rows, ef_search_min=settings.ef_search_min
+        )
         self.pool = ConnectionPool(
             self.reader_dsn,
             min_size=1,
