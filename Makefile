@@ -1,12 +1,13 @@
 # The two commands of the README, and what they need. Everything is installed by these rules:
 # the virtual environment (.venv), the Python packages (pyproject.toml; torch pinned to the
-# CPU build, extra `cpu`), and Debian's packages the tests use (stilts).
+# CPU build, extra `cpu`), and Debian's packages the tests use (stilts: taplint and tapquery;
+# python3-gavo: DaCHS's ADQL translator, run under /usr/bin/python3 by tests/test_dachs.py).
 
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-DEBIAN_PACKAGES := stilts
+DEBIAN_PACKAGES := stilts python3-gavo
 
 .PHONY: demo test lint system-deps clean
 

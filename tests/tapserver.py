@@ -21,7 +21,9 @@ from caomai_db.tap.app import create_app
 
 
 @contextmanager
-def synthetic_database(cluster_dsn: str, n: int, seed: int) -> Iterator[str]:
+def synthetic_database(
+    cluster_dsn: str, n: int, seed: int, proprietary_fraction: float = 0.01
+) -> Iterator[str]:
     """A database migrated to head holding ``n`` synthetic planes; dropped afterwards."""
     name = "tap_" + uuid.uuid4().hex[:12]
     admin = database.with_database(cluster_dsn, "postgres")
@@ -30,7 +32,7 @@ def synthetic_database(cluster_dsn: str, n: int, seed: int) -> Iterator[str]:
     dsn = database.with_database(cluster_dsn, name)
     try:
         dbadmin.upgrade(dsn, "head")
-        synthetic.generate(dsn, n, seed=seed)
+        synthetic.generate(dsn, n, seed=seed, proprietary_fraction=proprietary_fraction)
         yield dsn
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ..config import Settings
+
+#: where the generated DaCHS files are committed
+DACHS_DIR = Path(__file__).resolve().parents[2] / "tap_schema" / "dachs"
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -16,6 +20,31 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     base = args.base_url or f"http://{args.host}:{args.port}/tap"
     print(f"caomai TAP service at {base}  (stop with Ctrl-C)", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, workers=1)
+    return 0
+
+
+def cmd_dachs(args: argparse.Namespace, settings: Settings) -> int:
+    from ..adql import dachs
+
+    root = Path(args.out)
+    for rel, text in dachs.files().items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_synthetic(args: argparse.Namespace, settings: Settings) -> int:
+    from .. import database, dbadmin, synthetic
+
+    dsn = database.resolve_dsn(settings)
+    dbadmin.upgrade(dsn, "head")
+    archive = synthetic.generate(dsn, args.rows, seed=args.seed)
+    print(
+        f"wrote {archive.n:,} synthetic planes with fingerprints (seed {archive.seed});"
+        f" e.g. {synthetic.publisher_id(3)}"
+    )
     return 0
 
 
@@ -38,3 +67,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
     p.set_defaults(handler=cmd_serve)
+
+    p = subparsers.add_parser(
+        "tap-dachs",
+        help="write the DaCHS UDF module and resource descriptors (tap_schema/dachs/)",
+        description="Generate tap_schema/dachs/: caomai_udfs.py (the ADQL functions for DaCHS "
+        "2.7) and caom2/q.rd, caomai/q.rd (the tables, from models.py).",
+    )
+    p.add_argument("--out", default=str(DACHS_DIR), help=f"folder (default {DACHS_DIR})")
+    p.set_defaults(handler=cmd_dachs)
+
+    p = subparsers.add_parser(
+        "synthetic",
+        help="add synthetic planes with fingerprints (to try the TAP service, tests, benchmarks)",
+        description="Write N synthetic CAOM2 planes with fingerprint-like vectors (clustered, "
+        "non-negative, 400-d; 1%% proprietary) into the database (caomai_db/synthetic.py).",
+    )
+    p.add_argument("--rows", type=int, default=500, help="planes to add (default 500)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.set_defaults(handler=cmd_synthetic)
