@@ -70,3 +70,11 @@ def test_dachs_translates_the_readme_examples_like_our_service(cluster_dsn: str)
                 assert [row[0] for row in rows] == [row[0] for row in r["rows"]], r["sql"]
         finally:
             svc.close()
+
+
+def test_readme_function_reference_is_the_registry() -> None:
+    from caomai_db.adql import udfs
+
+    assert udfs.markdown_reference() in (ROOT / "README.md").read_text(), (
+        "paste caomai_db.adql.udfs.markdown_reference() into the README"
+    )

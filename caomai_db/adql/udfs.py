@@ -178,7 +178,8 @@ def markdown_reference() -> str:
         "| --- | --- | --- |",
     ]
     for u in UDFS:
-        lines.append(f"| `{u.usage()}` | {u.returns} | {u.description} |")
+        cell = u.description.replace("|", "\\|")  # a bare | would end the table cell
+        lines.append(f"| `{u.usage()}` | {u.returns} | {cell} |")
     lines += [
         "",
         "Signatures (TAPRegExt forms; every function also answers to its `caomai_` name):",
