@@ -3,6 +3,7 @@ and the exact answers of the ADQL functions computed with numpy from the stored 
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import threading
 import time
@@ -49,9 +50,7 @@ def free_port() -> int:
 def running_service(dsn: str, **settings: object) -> Iterator[str]:
     """``caomai serve`` in a thread (uvicorn, the real app); yields the TAP base URL."""
     port = free_port()
-    s = Settings.from_env(dsn)
-    for k, v in settings.items():
-        setattr(s, k, v)
+    s = dataclasses.replace(Settings.from_env(dsn), **settings)
     app = create_app(s, workers=2)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -15,8 +15,9 @@ import psycopg
 import pytest
 import pyvo
 
-from caomai_db import synthetic
+from caomai_db import database, synthetic
 from caomai_db.adql import udfs
+from caomai_db.config import Settings
 
 from .tapserver import Truth, running_service, synthetic_database
 
@@ -405,3 +406,22 @@ def test_box_polygon_intersects_and_coords(tap: str, sky) -> None:
     np.testing.assert_allclose(list(t["a"]), ra[idx]) and np.testing.assert_allclose(
         list(t["b"]), dec[idx]
     )
+
+
+def test_statement_timeout_and_the_read_only_role(archive: str) -> None:
+    slow = (
+        "SELECT COUNT(*) AS n FROM caom2.Plane AS a, caom2.Plane AS b, caom2.Plane AS c,"
+        " caom2.Plane AS d"
+    )
+    with running_service(archive, query_timeout_s=1) as url:
+        reply = sync(url, slow)
+    assert reply.status_code == 400
+    assert "cancelled after the 1 s limit" in error_message(reply)
+    # the role queries run as cannot write, even past the translator
+    reader = database.reader_dsn(Settings.from_env(archive), archive)
+    with psycopg.connect(reader) as conn:
+        with pytest.raises(psycopg.Error):
+            conn.execute("DELETE FROM caom2.plane")
+        conn.rollback()
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT * FROM caomai.load_queue")
