@@ -425,3 +425,23 @@ def test_statement_timeout_and_the_read_only_role(archive: str) -> None:
         conn.rollback()
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("SELECT * FROM caomai.load_queue")
+
+
+@pytest.mark.parametrize("fmt", ["votable/b2", "votable/b", "votable"])
+def test_votable_serializations_carry_the_same_values(tap: str, truth: Truth, fmt: str) -> None:
+    from astropy.io.votable import parse_single_table
+
+    q = "SELECT TOP 3 publisherID, fp, counts, n_detected, map2_distance FROM caomai.fingerprint ORDER BY publisherID"
+    reply = sync(tap, q, RESPONSEFORMAT=fmt)
+    assert reply.status_code == 200, reply.text
+    if fmt != "votable":
+        assert b"BINARY" in reply.content
+    table = parse_single_table(io.BytesIO(reply.content)).to_table()
+    for row in table:
+        i = truth.index(str(row["publisherID"]))
+        c = truth.counts[i]
+        np.testing.assert_allclose(
+            np.asarray(row["fp"], dtype=float), c / np.linalg.norm(c), atol=1e-6
+        )
+        assert list(np.asarray(row["counts"])) == list(c.astype(int))
+        assert row["n_detected"] == truth.n_detected[i]
