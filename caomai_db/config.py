@@ -63,7 +63,7 @@ class Settings:
     #: answered exactly (filter, then sort by distance); above it through the HNSW index
     exact_max_rows: int = 40_000
     #: smallest hnsw.ef_search of a similarity query through the index (recall vs. speed)
-    ef_search_min: int = 400
+    ef_search_min: int = 1000
 
     @classmethod
     def from_env(cls, dsn: str | None = None) -> Settings:
@@ -80,7 +80,7 @@ class Settings:
             async_max_duration_s=_env_int("CAOMAI_ASYNC_MAX_DURATION", 3600),
             job_retention_s=_env_int("CAOMAI_JOB_RETENTION_DAYS", 7) * 86400,
             exact_max_rows=_env_int("CAOMAI_EXACT_MAX_ROWS", 40_000),
-            ef_search_min=_env_int("CAOMAI_EF_SEARCH_MIN", 400),
+            ef_search_min=_env_int("CAOMAI_EF_SEARCH_MIN", 1000),
         )
 
     def with_dsn(self, dsn: str | None) -> Settings:

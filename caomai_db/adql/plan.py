@@ -48,7 +48,7 @@ class PlanSettings:
     #: estimated surviving rows up to which the exact plan is used
     exact_max_rows: int = 40_000
     #: smallest hnsw.ef_search of the index plan (recall of unfiltered queries)
-    ef_search_min: int = 400
+    ef_search_min: int = 1000
     #: hnsw.ef_search as a multiple of k
     ef_search_per_k: float = 2.0
 
