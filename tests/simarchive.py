@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -18,6 +20,7 @@ def archive(name: str, **kwargs: object) -> Path:
     if key not in _CACHE:
         if _ROOT is None:
             _ROOT = Path(tempfile.mkdtemp(prefix="caomai-sim-"))
+            atexit.register(shutil.rmtree, _ROOT, ignore_errors=True)
         out = _ROOT / name
         simulate_archive(out, progress=False, **kwargs)  # type: ignore[arg-type]
         _CACHE[key] = out

@@ -250,7 +250,7 @@ def _apply_class(c: Conditions, rng: np.random.Generator, s: float) -> None:
         if "scattered_light" in c.background_kinds:
             c.scattered_light = 0.12 + 0.8 * s
         if "amp_steps" in c.background_kinds:
-            c.amp_step = 0.04 + 0.22 * s
+            c.amp_step = 0.06 + 0.24 * s
         if "heavy_saturation" in c.background_kinds:
             c.n_bright = int(1 + rng.integers(0, 3))
         # background problems come with moonlight more often than not

@@ -387,13 +387,15 @@ def render_ccd(
     saturated = img >= full_well
     img += rng.normal(0.0, rdnoise, img.shape)
 
-    # 4. to ADU through two amplifiers; the B half may disagree in gain and offset
+    # 4. to ADU through two amplifiers; the B half disagrees in gain and offset, so that its
+    # sky sits a fraction ``step`` above or below A's (to first order: the offset, 1.5 step,
+    # less what the higher gain takes away, 0.5 step)
     half = nx // 2
     step = c.amp_step * float(rng.choice([-1.0, 1.0])) * float(rng.uniform(0.5, 1.0))
     sky_adu = c.sky_e / gain
     img[:, :half] /= gain
     img[:, half:] /= gain * (1.0 + 0.5 * step)
-    img[:, half:] += 0.5 * step * sky_adu
+    img[:, half:] += 1.5 * step * sky_adu
     img[saturated] = saturate
     np.clip(img, 0.0, saturate, out=img)
     data = np.rint(img).astype(np.uint16)
