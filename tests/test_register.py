@@ -200,3 +200,92 @@ def test_footprint_of_a_square_field() -> None:
     # (ra, dec) with ra increasing to the right is negative
     x, y = np.array(fp.polygon[0::2]), np.array(fp.polygon[1::2])
     assert (x * np.roll(y, -1) - np.roll(x, -1) * y).sum() < 0
+
+
+def test_header_poor_files_get_defaults_and_say_so(db: str, tmp_path: Path) -> None:
+    # an image and nothing else: every default, and a warning for each
+    bare = tmp_path / "night42.fits"
+    fits.HDUList([fits.PrimaryHDU(np.zeros((80, 120), np.int16))]).writeto(bare)
+    # a header with an exposure number, an old DD/MM/YY date, a numeric FILTER (a wheel
+    # position, not a band) and a WCS without a celestial part
+    odd = tmp_path / "odd.fits"
+    h = fits.Header()
+    h["EXPNUM"] = 700123
+    h["INSTRUME"] = "MegaPrime"
+    h["DATE-OBS"] = "21/03/98"
+    h["TIME-OBS"] = "10:15:00"
+    h["EXPTIME"] = 120.0
+    h["FILTER"] = "3"
+    h["CTYPE1"], h["CTYPE2"] = "LINEAR", "LINEAR"
+    fits.HDUList([fits.PrimaryHDU(np.zeros((64, 64), np.float32), header=h)]).writeto(odd)
+    # a file with only a table: nothing to register, and the reason
+    table = tmp_path / "catalogue.fits"
+    fits.HDUList(
+        [fits.PrimaryHDU(), fits.BinTableHDU.from_columns([fits.Column("x", "E", array=[1.0])])]
+    ).writeto(table)
+    report = register_paths(db, [tmp_path])
+    by_name = {r.path.name: r for r in report.results}
+    assert not by_name["catalogue.fits"].ok
+    assert "no 2-D image" in by_name["catalogue.fits"].error
+    warns = " | ".join(by_name["night42.fits"].warnings)
+    for what in ("TELESCOP", "INSTRUME", "DATE-OBS", "EXPTIME", "FILTER", "position left empty"):
+        assert what in warns, what
+    warns = " | ".join(by_name["odd.fits"].warnings)
+    assert "'CFHT 3.6m' assumed from INSTRUME" in warns and "position left empty" in warns
+    assert "DATE-OBS" not in warns and "EXPTIME" not in warns
+    rows = {
+        r[0]: r[1:]
+        for r in fetch(
+            db,
+            "SELECT o.observationid, o.collection, p.productid, p.energy_bandpassname,"
+            " p.time_bounds_lower, p.time_exposure, p.position_bounds, p.calibrationlevel,"
+            " p.position_dimension_naxis1, p.position_dimension_naxis2, p.metarelease"
+            " FROM caom2.observation o JOIN caom2.plane p USING (obsid)",
+        )
+    }
+    assert set(rows) == {"night42", "700123"}
+    coll, prod, band, t0, texp, poly, level, nx, ny, release = rows["night42"]
+    assert (coll, prod, band, t0, texp, poly, level, nx, ny) == (
+        "UNKNOWN",
+        "night42p",
+        None,
+        None,
+        None,
+        None,
+        1,
+        120,
+        80,
+    )
+    assert release is not None  # released as of the registration: public, not lost
+    coll, prod, band, t0, texp, *_ = rows["700123"]
+    assert (coll, prod, band, texp) == ("CFHT", "700123p", None, 120.0)
+    assert t0 == pytest.approx(50893.427083, abs=1e-5)  # 1998-03-21T10:15:00
+
+
+def test_simulate_register_from_the_command_line(
+    db: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "sim"
+    args = ["--dsn", db, "simulate", "--out", str(out), "--exposures", "3", "--seed", "42"]
+    args += ["--ccds", "2", "--ccd-size", "128x96", "--workers", "1", "--register", "-q"]
+    assert cli.main(args) == 0
+    assert "registered 3 file(s), 0 failed" in capsys.readouterr().out
+    rows = fetch(
+        db,
+        "SELECT o.observationid, o.collection, p.position_dimension_naxis1,"
+        " p.position_dimension_naxis2, a.uri FROM caom2.observation o"
+        " JOIN caom2.plane p USING (obsid) JOIN caom2.artifact a USING (planeid) ORDER BY 1",
+    )
+    assert [r[0] for r in rows] == ["sim0042-00000", "sim0042-00001", "sim0042-00002"]
+    for oid, coll, nx, ny, uri in rows:
+        assert coll == "CAOMAISIM"
+        # two 128x96 CCDs, one above the other with MegaCam's 100-pixel gap between rows
+        assert (nx, ny) == (128, 96 + 100 + 96)
+        assert uri == (out / "images" / f"{oid}.fits").resolve().as_uri()
+    # `caomai register` of the same directory changes nothing
+    assert cli.main(["--dsn", db, "register", "-q", "--collection", "CAOMAISIM", str(out)]) == 0
+    assert fetch(db, "SELECT count(*) FROM caom2.plane")[0][0] == 3
+    # bad arguments are refused with the reason
+    with pytest.raises(SystemExit):
+        cli.main(["simulate", "--out", str(out), "--exposures", "1", "--ccd-size", "big"])
+    assert "expected WIDTHxHEIGHT" in capsys.readouterr().err
