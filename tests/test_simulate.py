@@ -161,3 +161,15 @@ def test_class_shares_are_exact_and_every_class_appears() -> None:
     assert set(assign_classes(5, parse_classes(["good", "crowded=3"]), 1)) == {"good", "crowded"}
     with pytest.raises(ValueError, match="unknown quality class"):
         parse_classes(["bad_weather"])
+
+
+def test_bad_arguments_are_refused_with_the_reason(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        simulate_archive(tmp_path, 0, progress=False)
+    with pytest.raises(ValueError, match="between 0 and 9999"):
+        simulate_archive(tmp_path, 1, seed=10000, progress=False)
+    with pytest.raises(ValueError, match="too small"):
+        simulate_archive(tmp_path, 1, ccd_size=(32, 32), progress=False)
+    with pytest.raises(ValueError, match="no quality class"):
+        simulate_archive(tmp_path, 1, classes={"good": 0.0}, progress=False)
+    assert not list(tmp_path.rglob("*.fits"))
