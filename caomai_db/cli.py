@@ -156,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the main job on the embedded database (see README)")
     p.set_defaults(handler=cmd_demo)
     __import__("caomai_db.tap.cli", fromlist=["register"]).register(sub)  # caomai serve
+    __import__("loaders.simulate").simulate.register(sub)  # caomai simulate, caomai register
     return parser
 
 

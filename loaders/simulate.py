@@ -1,0 +1,369 @@
+"""`caomai simulate`: a MegaCam-like archive rendered with GalSim, with its ground truth.
+
+Writes, under ``out``::
+
+    images/<exposure_id>.fits   primary HDU (exposure keywords, no data) + one uint16 image HDU
+                                per CCD ('ccd00', ...), each with a TAN WCS, GAIN, RDNOISE,
+                                SATURATE
+    truth/exposures.csv         one row per exposure: class, strength, seed, conditions, PSF
+    truth/objects.csv           one row per rendered object: where, what kind, how bright
+    truth/archive.json          the parameters of the run
+
+The truth is for measuring models, never for feeding them. ``exposure_id`` is
+``sim{seed:04d}-{i:05d}``. Output depends only on the seed and the geometry: each exposure has
+its own random streams (the same on any number of workers), and no header holds the time of
+rendering, so the same arguments give byte-identical files.
+
+The parts live in ``loaders.sim``; this module is the entry point and the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import multiprocessing as mp
+import os
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+#: The archive `caomai demo` renders: ~1000 exposures, two 1024x1024 CCDs each, every class.
+DEMO = dict(exposures=1000, ccds=2, ccd_size=(1024, 1024), seed=0)
+#: Default geometry of `caomai simulate` (laptop-sized); a full MegaCam exposure is
+#: ``ccds=36, ccd_size=(2048, 4612)``.
+DEFAULT_CCDS = 2
+DEFAULT_CCD_SIZE = (1024, 1024)
+#: Collection the simulated archive is registered under.
+SIM_COLLECTION = "CAOMAISIM"
+#: Share of simulated planes registered as proprietary (metaRelease in the future).
+SIM_PROPRIETARY_FRACTION = 0.05
+
+EXPOSURE_FIRST_COLUMNS = ("exposure_id", "file", "quality_class", "strength", "seed")
+KIND_COUNTS = ("star", "galaxy", "merger", "cosmic_ray", "trail", "bleed")
+
+
+def exposure_id(seed: int, index: int) -> str:
+    return f"sim{seed:04d}-{index:05d}"
+
+
+@dataclass(frozen=True)
+class Task:
+    out: str
+    seed: int
+    index: int
+    quality_class: str
+    ccds: int
+    nx: int
+    ny: int
+
+
+def render_exposure(task: Task) -> tuple[dict[str, object], list[dict[str, object]]]:
+    """Render one exposure to ``images/<id>.fits``; return its truth rows (exposure, objects)."""
+    import numpy as np
+    from astropy.io import fits
+
+    from .sim.conditions import draw_conditions, exposure_seed
+    from .sim.mosaic import Geometry, ccd_header, ccd_wcs, pixel_to_world, primary_header
+    from .sim.psf import PSFImage
+    from .sim.render import render_ccd
+    from .sim.scene import make_scene
+
+    geo = Geometry(task.ccds, task.nx, task.ny)
+    eid = exposure_id(task.seed, task.index)
+    exp_seed = exposure_seed(task.seed, task.index)
+    streams = np.random.SeedSequence(exp_seed).spawn(2 + geo.ccds)
+    c = draw_conditions(
+        eid, task.index, exp_seed, task.quality_class, np.random.default_rng(streams[0])
+    )
+    scene = make_scene(c, geo, np.random.default_rng(streams[1]))
+    psf = PSFImage(c)
+
+    hdus: list[fits.PrimaryHDU | fits.ImageHDU] = [fits.PrimaryHDU(header=primary_header(c, geo))]
+    objects: list[dict[str, object]] = []
+    next_id = 0
+    for k in range(geo.ccds):
+        res = render_ccd(c, geo, k, scene, psf, np.random.default_rng(streams[2 + k]), next_id)
+        next_id += len(res.objects)
+        header = ccd_header(c, geo, k, res.gain, res.rdnoise, res.saturate)
+        hdus.append(fits.ImageHDU(data=res.data, header=header))  # EXTNAME stays lower case
+        if res.objects:
+            w = ccd_wcs(c, geo, k)
+            xs = np.array([o["x"] for o in res.objects])
+            ys = np.array([o["y"] for o in res.objects])
+            ra, dec = pixel_to_world(w, xs, ys)
+            for o, r, d in zip(res.objects, ra, dec, strict=True):
+                o.update(exposure_id=eid, extension=k + 1, extname=f"ccd{k:02d}", ra=r, dec=d)
+                objects.append(o)
+
+    out = Path(task.out)
+    path = out / "images" / f"{eid}.fits"
+    tmp = path.with_name(path.name + ".part")
+    fits.HDUList(hdus).writeto(tmp, overwrite=True, output_verify="exception")
+    os.replace(tmp, path)
+
+    row = c.row()
+    row["file"] = str(path.relative_to(out))
+    row["ccds"], row["ccd_nx"], row["ccd_ny"] = geo.ccds, geo.nx, geo.ny
+    row["psf_radius_px"] = psf.radius
+    counts = Counter(str(o["kind"]) for o in objects)
+    for kind in KIND_COUNTS:
+        row[f"n_{kind}"] = counts.get(kind, 0)
+    row["n_saturated"] = sum(1 for o in objects if o["kind"] == "star" and o.get("saturated"))
+    return row, objects
+
+
+def parse_classes(spec: list[str] | None) -> dict[str, float]:
+    """``None`` -> default shares; ``['good', 'bad_focus']`` -> those, at their default shares;
+    ``['good=3', 'crowded=1']`` -> explicit weights."""
+    from .sim.conditions import CLASSES, DEFAULT_WEIGHTS
+
+    if not spec:
+        return dict(DEFAULT_WEIGHTS)
+    out: dict[str, float] = {}
+    for item in spec:
+        for part in item.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            name, _, weight = part.partition("=")
+            name = name.strip()
+            if name not in CLASSES:
+                raise ValueError(f"unknown quality class {name!r}; known: {', '.join(CLASSES)}")
+            try:
+                out[name] = float(weight) if weight else DEFAULT_WEIGHTS[name]
+            except ValueError as exc:
+                raise ValueError(f"bad weight in {part!r}") from exc
+    return out
+
+
+def _fmt(v: object) -> object:
+    """CSV text of a value: fixed formatting, so the same archive gives the same bytes."""
+    if v is None:
+        return ""
+    if hasattr(v, "item") and not isinstance(v, str | bytes):
+        v = v.item()  # numpy scalar
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return format(v, ".12g") if math.isfinite(v) else ""
+    return v
+
+
+def simulate_archive(
+    out: Path,
+    exposures: int,
+    seed: int = 0,
+    ccds: int = DEFAULT_CCDS,
+    ccd_size: tuple[int, int] = DEFAULT_CCD_SIZE,
+    classes: list[str] | dict[str, float] | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+) -> Path:
+    """Render ``exposures`` exposures under ``out``; return the path of truth/exposures.csv.
+
+    ``ccd_size`` is (width, height) in pixels. ``classes`` restricts or weights the quality
+    classes (see ``parse_classes``). ``workers`` defaults to the cores this process may use.
+    """
+    from tqdm import tqdm
+
+    from .sim.conditions import assign_classes
+    from .sim.mosaic import Geometry
+    from .sim.render import OBJECT_COLUMNS
+
+    if exposures < 1:
+        raise ValueError("--exposures must be at least 1")
+    if not 0 <= seed <= 9999:
+        raise ValueError("--seed must be between 0 and 9999 (it is part of the exposure ids)")
+    geo = Geometry(ccds, int(ccd_size[0]), int(ccd_size[1]))
+    weights = classes if isinstance(classes, dict) else parse_classes(classes)
+    labels = assign_classes(exposures, weights, seed)
+    out = Path(out).resolve()
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    (out / "truth").mkdir(parents=True, exist_ok=True)
+    tasks = [Task(str(out), seed, i, labels[i], geo.ccds, geo.nx, geo.ny) for i in range(exposures)]
+    workers = max(1, min(workers or available_cores(), exposures))
+
+    exp_path = out / "truth" / "exposures.csv"
+    obj_path = out / "truth" / "objects.csv"
+    exp_tmp, obj_tmp = exp_path.with_suffix(".csv.part"), obj_path.with_suffix(".csv.part")
+    t0 = time.perf_counter()
+    n_objects = 0
+    with (
+        open(exp_tmp, "w", newline="") as fe,
+        open(obj_tmp, "w", newline="") as fo,
+        _pool(workers) as pool,
+    ):
+        ow = csv.writer(fo)
+        ow.writerow(OBJECT_COLUMNS)
+        ew: csv.DictWriter | None = None
+        results = pool.imap(render_exposure, tasks) if pool else map(render_exposure, tasks)
+        bar = tqdm(
+            results,
+            total=exposures,
+            unit="exp",
+            desc="rendering",
+            disable=not progress,
+            dynamic_ncols=True,
+            mininterval=0.5,
+        )
+        for row, objects in bar:
+            if ew is None:
+                names = list(EXPOSURE_FIRST_COLUMNS) + [
+                    k for k in row if k not in EXPOSURE_FIRST_COLUMNS
+                ]
+                ew = csv.DictWriter(fe, fieldnames=names)
+                ew.writeheader()
+            ew.writerow({k: _fmt(v) for k, v in row.items()})
+            for o in objects:
+                ow.writerow([_fmt(o.get(col)) for col in OBJECT_COLUMNS])
+            n_objects += len(objects)
+    os.replace(exp_tmp, exp_path)
+    os.replace(obj_tmp, obj_path)
+    elapsed = time.perf_counter() - t0
+    meta = dict(
+        generator="caomai simulate",
+        exposures=exposures,
+        seed=seed,
+        ccds=geo.ccds,
+        ccd_size=[geo.nx, geo.ny],
+        classes=weights,
+        class_counts=dict(sorted(Counter(labels).items())),
+        pixel_scale_arcsec=0.187,
+        exposure_id_format="sim{seed:04d}-{index:05d}",
+    )
+    (out / "truth" / "archive.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    if progress:
+        mpix = geo.megapixels * exposures
+        print(
+            f"rendered {exposures} exposures ({mpix:.0f} Mpix, {n_objects} objects) in "
+            f"{elapsed:.1f} s on {workers} worker(s): {elapsed / mpix * workers:.3f} s/Mpix per core",
+            file=sys.stderr,
+        )
+    return exp_path
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+class _pool:
+    """A process pool (fork where the platform has it), or None for one worker."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.pool: mp.pool.Pool | None = None
+
+    def __enter__(self) -> mp.pool.Pool | None:
+        if self.workers > 1:
+            method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+            self.pool = mp.get_context(method).Pool(self.workers)
+        return self.pool
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            if exc[0] is None:
+                self.pool.close()
+            else:
+                self.pool.terminate()
+            self.pool.join()
+
+
+# -- command line ----------------------------------------------------------------------------
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = text.lower().split("x")
+        return int(w), int(h)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, got {text!r}") from exc
+
+
+def _fraction(text: str) -> float:
+    v = float(text)
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError("a fraction between 0 and 1")
+    return v
+
+
+def cmd_simulate(args: argparse.Namespace, settings) -> int:  # noqa: ANN001 - Settings
+    exp_csv = simulate_archive(
+        Path(args.out),
+        args.exposures,
+        seed=args.seed,
+        ccds=args.ccds,
+        ccd_size=args.ccd_size,
+        classes=args.classes,
+        workers=args.workers,
+        progress=not args.quiet,
+    )
+    print(f"wrote {exp_csv.parent.parent}: images/, truth/exposures.csv, truth/objects.csv")
+    if not args.register:
+        return 0
+    from caomai_db import database
+
+    from .register import register_paths
+
+    report = register_paths(
+        database.resolve_dsn(settings),
+        [Path(args.out) / "images"],
+        collection=args.collection,
+        proprietary_fraction=args.proprietary_fraction,
+        progress=not args.quiet,
+    )
+    print(report.summary())
+    return 0 if report.ok else 1
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `caomai simulate` and `caomai register` to the command line."""
+    from . import register as reg
+
+    p = subparsers.add_parser(
+        "simulate",
+        help="render a MegaCam-like archive with ground truth (GalSim)",
+        description="Render exposures of a simulated MegaCam-like archive into multi-extension "
+        "FITS files (DIR/images) with their ground truth (DIR/truth).",
+    )
+    p.add_argument("--out", required=True, help="directory to write (created)")
+    p.add_argument("--exposures", type=int, required=True, help="number of exposures")
+    p.add_argument("--seed", type=int, default=0, help="random seed, 0-9999 (default 0)")
+    p.add_argument("--ccds", type=int, default=DEFAULT_CCDS, help="CCDs per exposure")
+    p.add_argument(
+        "--ccd-size",
+        type=_size,
+        default=DEFAULT_CCD_SIZE,
+        metavar="WxH",
+        help="CCD size in pixels (default 1024x1024; MegaCam: --ccds 36 --ccd-size 2048x4612)",
+    )
+    p.add_argument(
+        "--classes",
+        nargs="+",
+        metavar="CLASS[=WEIGHT]",
+        help="quality classes to draw from, optionally weighted "
+        "(good bad_tracking really_bad_tracking bad_seeing bad_focus background crowded "
+        "low_exposure; default: all, 'good' the largest share)",
+    )
+    p.add_argument("--workers", type=int, help="processes (default: all available cores)")
+    p.add_argument("--register", action="store_true", help="register the files as CAOM2 rows")
+    p.add_argument(
+        "--collection", default=SIM_COLLECTION, help=f"collection (default {SIM_COLLECTION})"
+    )
+    p.add_argument(
+        "--proprietary-fraction",
+        type=_fraction,
+        default=SIM_PROPRIETARY_FRACTION,
+        help=f"share of planes registered proprietary (default {SIM_PROPRIETARY_FRACTION})",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=cmd_simulate)
+    reg.add_command(subparsers)
