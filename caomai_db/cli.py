@@ -155,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="the main job on the embedded database (see README)")
     p.set_defaults(handler=cmd_demo)
+    __import__("loaders.commands").commands.register(
+        sub
+    )  # train, load, label-node, evaluate, model
     return parser
 
 
