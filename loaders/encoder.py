@@ -159,7 +159,15 @@ def train_encoder(
     steps_per_epoch = max(1, n // batch_size)
     steps = steps_per_epoch * epochs
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+    warmup = max(1, steps // 10)
+
+    def schedule(step: int) -> float:
+        """Linear warm-up over the first 10% of the steps, then a cosine decay to 0."""
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
     data = torch.from_numpy(np.ascontiguousarray(cutouts, dtype=np.float32)).unsqueeze(1)
     if device.type == "cuda":
         data = data.pin_memory()

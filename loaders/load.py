@@ -620,6 +620,9 @@ def work(
     stage = {"detect": 0.0, "wait": 0.0, "encode": 0.0, "write": 0.0}
     lease = database.connect(dsn, autocommit=True)
     conn = database.connect(dsn)
+    for c in (lease, conn):
+        c.execute("SET application_name = 'caomai-load'")
+        c.commit()
     pool = None
     in_flight: deque[tuple[PlaneJob, Any]] = deque()
     try:
