@@ -51,6 +51,7 @@ def cmd_train_map1(args: argparse.Namespace, settings: Settings) -> int:
         width=args.width,
         som_epochs=args.som_epochs,
         transform=args.transform,
+        background=args.background,
         device=args.device,
         workers=args.workers,
         threads=args.threads,
@@ -212,10 +213,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--transform",
         default="sqrt",
-        choices=["linear", "sqrt", "smooth-sqrt"],
+        choices=["linear", "sqrt", "smooth-sqrt", "log-density"],
         help="fingerprint transform recorded with the model (default sqrt)",
     )
-    p.add_argument("--thresh", type=float, default=2.0, help="detection threshold, sigma")
+    p.add_argument(
+        "--background",
+        default="image",
+        choices=["image", "local"],
+        help="what cutouts subtract: the image's median background, keeping gradients and "
+        "scattered light visible (default), or sep's local background",
+    )
+    p.add_argument(
+        "--thresh",
+        type=float,
+        default=3.0,
+        help="detection threshold in sigma of the matched-filtered noise (default 3)",
+    )
     p.add_argument("--minarea", type=int, default=5, help="minimum connected pixels")
     p.add_argument("--bw", type=int, default=64, help="background mesh size, pixels")
     _add_device(p)

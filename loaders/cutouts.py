@@ -14,6 +14,13 @@ Normalisation (what the encoder sees, identical in training and loading):
    flux. A noise peak (snr ~ 3) keeps its noise visible; a bright star is smooth;
 5. invalid pixels (NaN, outside the image) are 0 = the background, and flagged.
 
+Step 1 has two variants (``BACKGROUNDS``), recorded with each Map-1 model: ``local`` subtracts
+sep's local background mesh; ``image`` (the default) subtracts only the image's median
+background, so what the mesh would have taken away - gradients, scattered light, amplifier
+steps - stays in the cutout as a pedestal. Objects look normal on a clean sky and different on
+a troubled one, which is how background problems reach the fingerprint (the paper's main
+source of false positives: "the objects alone appear good; however, the background does not").
+
 The result is float32 in about [-0.3, 1].
 """
 
@@ -30,6 +37,9 @@ SIZE = 32
 SOFTENING = 3.0
 #: a box whose brightest pixel is below FLOOR sigma is scaled as if it reached FLOOR
 FLOOR = 5.0
+#: what step 1 subtracts
+BACKGROUNDS = ("image", "local")
+DEFAULT_BACKGROUND = "image"
 
 
 def extract(
@@ -38,8 +48,14 @@ def extract(
     x: np.ndarray,
     y: np.ndarray,
     size: int = SIZE,
+    offset: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Normalised cutouts (N, size, size) float32 and flag bits (edge, masked) per object."""
+    """Normalised cutouts (N, size, size) float32 and flag bits (edge, masked) per object.
+
+    With ``offset`` (the local background minus the image's median background), the box keeps
+    the pedestal the local background subtraction removed: an object sitting in scattered
+    light, on one side of a gradient or on a bright amplifier shows it (``BACKGROUNDS``).
+    """
     n = len(x)
     if n == 0:
         return np.zeros((0, size, size), np.float32), np.zeros(0, np.int32)
@@ -55,6 +71,8 @@ def extract(
     r = np.clip(rows, 0, ny - 1)
     c = np.clip(cols, 0, nx - 1)
     boxes = data_sub[r[:, :, None], c[:, None, :]].astype(np.float32)  # (N, size, size)
+    if offset is not None:
+        boxes += offset[r[:, :, None], c[:, None, :]]
     inside = inside_r[:, :, None] & inside_c[:, None, :]
     boxes[~inside] = np.nan
     flags = np.zeros(n, np.int32)

@@ -14,6 +14,10 @@ the 30 nodes holding 5 - the rarer object kinds (trails, donuts, bleeds) are wha
 kinds apart. ``smooth-sqrt`` first spreads each count over the neighbouring nodes of Map 1
 (Gaussian, sigma 1 node): Map 1 keeps the 2-D topology, so neighbours are similar objects and
 a few hundred samples over 400 nodes stop being a sparse, noisy histogram.
+``log-density`` is ``log(1 + objects per node per million pixels / DENSITY_SCALE)``: unlike
+the others it is not scale-free, so after normalisation the fingerprint still tells a sparse
+image (a short or cloudy exposure: few nodes, each thinly filled) from a dense one (a crowded
+field: every node filled), which a shape histogram alone cannot.
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ import numpy as np
 
 from caomai_db.config import GRID_COLS, GRID_ROWS, N_NODES
 
-TRANSFORMS = ("linear", "sqrt", "smooth-sqrt")
+TRANSFORMS = ("linear", "sqrt", "smooth-sqrt", "log-density")
+#: log-density: objects per node per million (valid) pixels at which the log bends
+DENSITY_SCALE = 1.0
 DEFAULT_TRANSFORM = "sqrt"
 
 
@@ -45,8 +51,12 @@ def fingerprint(
     transform: str = DEFAULT_TRANSFORM,
     rows: int = GRID_ROWS,
     cols: int = GRID_COLS,
+    pixels: int | None = None,
 ) -> np.ndarray:
-    """L2-normalised fingerprint (float32, 400 values) of one image."""
+    """L2-normalised fingerprint (float32, 400 values) of one image.
+
+    ``pixels`` (valid pixels searched) is needed by the ``log-density`` transform only.
+    """
     hist = weighted(counts, n_detected, n_sampled)
     if transform == "linear":
         v = hist
@@ -54,6 +64,10 @@ def fingerprint(
         v = np.sqrt(hist)
     elif transform == "smooth-sqrt":
         v = np.sqrt(smooth(hist, rows, cols))
+    elif transform == "log-density":
+        if not pixels:
+            raise ValueError("the log-density transform needs the number of pixels searched")
+        v = np.log1p(hist / (pixels / 1e6) / DENSITY_SCALE)
     else:
         raise ValueError(f"unknown fingerprint transform {transform!r}; one of {TRANSFORMS}")
     norm = float(np.linalg.norm(v))

@@ -152,15 +152,17 @@ def plane_seed(planeid: uuid.UUID) -> int:
     return planeid.int & 0xFFFFFFFFFFFFFFFF
 
 
-def detect_plane(job: tuple[str, str, int, dict]) -> tuple[str, Any]:
-    """Worker: (planeid, path, max_objects, detect params) -> FileObjects or an error text."""
-    planeid, path, max_objects, params = job
+def detect_plane(job: tuple[str, str, int, dict, str]) -> tuple[str, Any]:
+    """Worker: (planeid, path, max_objects, detect params, cutout background) -> FileObjects or
+    an error text."""
+    planeid, path, max_objects, params, background = job
     try:
         fo = file_objects(
             Path(path),
             max_objects=max_objects,
             seed=plane_seed(uuid.UUID(planeid)),
             params=DetectParams(**params),
+            background=background,
         )
         return planeid, fo
     except (ImageError, NoObjectsError, DetectionError) as exc:
@@ -179,7 +181,13 @@ def finish_plane(fo: FileObjects, map1: Map1, map2: Map2 | None) -> PlaneResult:
     encode_s = time.perf_counter() - t0
     counts = fpmod.counts_of(nodes, map1.som.n_nodes)
     fp = fpmod.fingerprint(
-        counts, fo.n_detected, fo.n_sampled, map1.transform, map1.som.rows, map1.som.cols
+        counts,
+        fo.n_detected,
+        fo.n_sampled,
+        map1.transform,
+        map1.som.rows,
+        map1.som.cols,
+        pixels=fo.pixels,
     )
     result = PlaneResult(fo, nodes, dist, counts, fp, encode_s=encode_s)
     if map2 is not None:
@@ -663,7 +671,13 @@ def work(
                     break
                 claimed += len(jobs)
                 for job in jobs:
-                    args = (str(job.planeid), job.path, max_objects, detect_params)
+                    args = (
+                        str(job.planeid),
+                        job.path,
+                        max_objects,
+                        detect_params,
+                        map1.background,
+                    )
                     handle = pool.apply_async(detect_plane, (args,)) if pool else args
                     in_flight.append((job, handle))
             if not in_flight:

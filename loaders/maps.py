@@ -27,6 +27,7 @@ class Map1:
     som: SOM
     detect: DetectParams
     transform: str = DEFAULT_TRANSFORM
+    background: str = cutouts.DEFAULT_BACKGROUND
     device: torch.device = torch.device("cpu")
 
     def assign(self, boxes: np.ndarray, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
@@ -54,6 +55,7 @@ class Map1:
                 "size": cutouts.SIZE,
                 "softening": cutouts.SOFTENING,
                 "floor": cutouts.FLOOR,
+                "background": self.background,
             },
             "fingerprint": {"transform": self.transform},
         }
@@ -79,6 +81,7 @@ class Map1:
             som=SOM(int(som["rows"]), int(som["cols"]), som["codebook"].numpy()),
             detect=DetectParams(**payload["detect"]),
             transform=payload["fingerprint"]["transform"],
+            background=cut.get("background", "local"),
             device=device,
         )
 

@@ -39,6 +39,7 @@ class FileObjects:
     n_detected: int
     n_images: int
     pixels: int
+    """valid (finite) pixels searched"""
     columns: dict[str, np.ndarray]
     extnames: list[str | None]
     """EXTNAME per object (None when the HDU has none)."""
@@ -58,6 +59,7 @@ def file_objects(
     max_objects: int = 1000,
     seed: int = 0,
     params: DetectParams | None = None,
+    background: str = cutouts.DEFAULT_BACKGROUND,
 ) -> FileObjects:
     """Detect, sample and cut out. Raises ImageError / NoObjectsError with a clear message."""
     params = params or DetectParams()
@@ -81,7 +83,7 @@ def file_objects(
         t1 = time.perf_counter()
         t_read += t1 - t0
         n_images += 1
-        pixels += image.data.size
+        pixels += int(np.count_nonzero(np.isfinite(image.data)))
         name = image.extname or f"HDU {image.index}"
         try:
             det = detect(image, params)
@@ -102,7 +104,11 @@ def file_objects(
             local.sort()
             cat = det.catalog
             boxes, cut_flags = cutouts.extract(
-                det.data_sub, det.rms, cat["x"][local], cat["y"][local]
+                det.data_sub,
+                det.rms,
+                cat["x"][local],
+                cat["y"][local],
+                offset=det.back_offset if background == "image" else None,
             )
             ra = np.full(len(local), np.nan)
             dec = np.full(len(local), np.nan)

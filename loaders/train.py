@@ -49,12 +49,16 @@ log = logging.getLogger(__name__)
 # -- sampling cutouts for Map 1 ---------------------------------------------------------------
 
 
-def _sample_one(job: tuple[str, str, int, int, dict]) -> tuple[str, Any]:
-    """Worker: (planeid, path, per_plane, seed, detect params) -> sample or error text."""
-    planeid, path, per_plane, seed, params = job
+def _sample_one(job: tuple[str, str, int, int, dict, str]) -> tuple[str, Any]:
+    """Worker: (planeid, path, per_plane, seed, detect params, background) -> sample or error."""
+    planeid, path, per_plane, seed, params, background = job
     try:
         fo = file_objects(
-            Path(path), max_objects=per_plane, seed=seed, params=DetectParams(**params)
+            Path(path),
+            max_objects=per_plane,
+            seed=seed,
+            params=DetectParams(**params),
+            background=background,
         )
     except Exception as exc:  # recorded and skipped: a training set survives a bad file
         return planeid, f"{type(exc).__name__}: {exc}"
@@ -80,12 +84,13 @@ def sample_cutouts(
     params: DetectParams,
     workers: int,
     seed: int,
+    background: str = cutout_mod.DEFAULT_BACKGROUND,
     progress: bool = True,
 ) -> tuple[np.ndarray, dict[str, np.ndarray], list[str], list[str]]:
     """Up to n_cutouts normalised cutouts drawn evenly over the planes."""
     per_plane = max(16, math.ceil(n_cutouts / max(1, len(planes))))
     jobs = [
-        (str(p.planeid), str(p.path), per_plane, seed + i, asdict(params))
+        (str(p.planeid), str(p.path), per_plane, seed + i, asdict(params), background)
         for i, p in enumerate(planes)
     ]
     boxes, cols, used, failed = [], [], [], []
@@ -193,6 +198,7 @@ def train_map1(
     lr: float = 2e-3,
     som_epochs: int = 40,
     transform: str = DEFAULT_TRANSFORM,
+    background: str = cutout_mod.DEFAULT_BACKGROUND,
     device: str = "auto",
     workers: int | None = None,
     threads: int | None = None,
@@ -206,6 +212,8 @@ def train_map1(
     """Train and register a Map-1 model; returns its row."""
     if transform not in TRANSFORMS:
         raise ValueError(f"--transform must be one of {', '.join(TRANSFORMS)}")
+    if background not in cutout_mod.BACKGROUNDS:
+        raise ValueError(f"--background must be one of {', '.join(cutout_mod.BACKGROUNDS)}")
     dev = pick_device(device)
     torch.set_num_threads(cpu_threads(threads))
     workers = workers if workers is not None else max(1, cpu_threads() - 1)
@@ -225,7 +233,13 @@ def train_map1(
         chosen = [chosen[i] for i in pick]
     t0 = time.perf_counter()
     boxes, cols, used, failed = sample_cutouts(
-        chosen, n_cutouts=n_cutouts, params=params, workers=workers, seed=seed, progress=progress
+        chosen,
+        n_cutouts=n_cutouts,
+        params=params,
+        workers=workers,
+        seed=seed,
+        background=background,
+        progress=progress,
     )
     timings["sample_s"] = round(time.perf_counter() - t0, 2)
     print(
@@ -270,7 +284,9 @@ def train_map1(
         thumbs[int(node)] = cutout_mod.to_png(boxes[nearest])
     stats = _node_stats(nodes, dist, cols, som.n_nodes)
 
-    map1 = Map1(encoder=model.cpu(), som=som, detect=params, transform=transform)
+    map1 = Map1(
+        encoder=model.cpu(), som=som, detect=params, transform=transform, background=background
+    )
     directory = modelstore.model_dir(settings, name)
     path, checksum = modelstore.write_model_file(directory, map1.payload())
     modelstore.write_training_planes(directory, used)
@@ -289,6 +305,7 @@ def train_map1(
             "size": cutout_mod.SIZE,
             "softening": cutout_mod.SOFTENING,
             "floor": cutout_mod.FLOOR,
+            "background": background,
         },
         "fingerprint_transform": transform,
         "timings": timings,
