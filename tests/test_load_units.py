@@ -115,6 +115,42 @@ def test_fingerprint_transforms() -> None:
         fingerprint.fingerprint(counts, 6, 6, "log")
 
 
+def test_log_density_tells_a_sparse_image_from_a_dense_one() -> None:
+    """Same shapes, 20x more objects per pixel: sqrt cannot see it, log-density does."""
+    nodes = np.repeat(np.arange(10), [50, 40, 30, 20, 10, 5, 5, 5, 5, 5])
+    counts = fingerprint.counts_of(nodes)
+    n = len(nodes)
+    sparse_sq = fingerprint.fingerprint(counts, n, n, "sqrt")
+    dense_sq = fingerprint.fingerprint(counts, 20 * n, n, "sqrt")
+    assert float(sparse_sq @ dense_sq) == pytest.approx(1.0, abs=1e-6)
+    sparse = fingerprint.fingerprint(counts, n, n, "log-density", pixels=2_000_000)
+    dense = fingerprint.fingerprint(counts, 20 * n, n, "log-density", pixels=2_000_000)
+    assert float(sparse @ dense) < 0.995
+    assert np.linalg.norm(dense) == pytest.approx(1.0, abs=1e-6)
+    with pytest.raises(ValueError, match="pixels"):
+        fingerprint.fingerprint(counts, n, n, "log-density")
+
+
+def test_image_background_keeps_the_pedestal_of_a_gradient() -> None:
+    """--background image: a star on the bright side of a gradient sits on a pedestal."""
+    rng = np.random.default_rng(2)
+    ny, nx = 256, 256
+    sky = 100.0 + np.linspace(0, 300, nx)[None, :] * np.ones((ny, 1))
+    img = rng.normal(sky, 5.0).astype(np.float32)
+    yy, xx = np.mgrid[0:ny, 0:nx]
+    for x0 in (30, 220):
+        img += (
+            5000 / (2 * np.pi * 2.0**2) * np.exp(-((xx - x0) ** 2 + (yy - 128) ** 2) / 8.0)
+        ).astype(np.float32)
+    det = detect(_hdu(img))
+    xs, ys = np.array([30.0, 220.0]), np.array([128.0, 128.0])
+    local, _ = cutouts.extract(det.data_sub, det.rms, xs, ys)
+    kept, _ = cutouts.extract(det.data_sub, det.rms, xs, ys, offset=det.back_offset)
+    # local subtraction: both corners near 0; image background: the bright side keeps its sky
+    assert abs(np.median(local[1][:6, :6])) < 0.1
+    assert np.median(kept[1][:6, :6]) > np.median(kept[0][:6, :6]) + 0.1
+
+
 def test_device_selection(monkeypatch: pytest.MonkeyPatch) -> None:
     assert device.pick_device("cpu").type == "cpu"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
