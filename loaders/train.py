@@ -124,8 +124,15 @@ def sample_cutouts(
     return all_boxes, all_cols, used, failed
 
 
+def _median(values: np.ndarray, digits: int = 3) -> float | None:
+    """Median over the finite values, None when there is none: sep gives NaN shapes for some
+    degenerate objects, and JSON (jsonb) has no NaN."""
+    finite = values[np.isfinite(values)]
+    return round(float(np.median(finite)), digits) if len(finite) else None
+
+
 def _node_stats(nodes: np.ndarray, dist: np.ndarray, cols: dict[str, np.ndarray], k: int) -> list:
-    """Shape statistics of each Map-1 node's training members."""
+    """Shape statistics of each Map-1 node's training members (None where nothing is finite)."""
     stats: list[dict[str, Any]] = []
     a, b = cols["a"].astype(float), cols["b"].astype(float)
     elong = a / np.maximum(b, 1e-3)
@@ -138,11 +145,11 @@ def _node_stats(nodes: np.ndarray, dist: np.ndarray, cols: dict[str, np.ndarray]
         stats.append(
             {
                 "members": n,
-                "a_median": round(float(np.median(a[m])), 3),
-                "b_median": round(float(np.median(b[m])), 3),
-                "elongation_median": round(float(np.median(elong[m])), 3),
-                "flux_median": round(float(np.median(cols["flux"][m])), 3),
-                "peak_median": round(float(np.median(cols["peak"][m])), 3),
+                "a_median": _median(a[m]),
+                "b_median": _median(b[m]),
+                "elongation_median": _median(elong[m]),
+                "flux_median": _median(cols["flux"][m].astype(float)),
+                "peak_median": _median(cols["peak"][m].astype(float)),
                 "saturated_fraction": round(
                     float(np.mean(cols["flag"][m] & FLAG_SATURATED > 0)), 4
                 ),
@@ -173,7 +180,7 @@ def _write_nodes(
                 int(counts[node]),
                 [float(v) for v in som.codebook[node]],
                 thumbnails.get(node),
-                json.dumps(stats[node]),
+                json.dumps(stats[node], allow_nan=False),
             )
         )
     with conn.cursor() as cur:

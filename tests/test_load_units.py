@@ -202,3 +202,22 @@ def test_real_frame_detection_counts() -> None:
     a370 = next(read_images(real_frames()["a370II"]))
     det = detect(a370)
     assert 800 <= det.n <= 2500  # ~1000 sources in the CFHT 3.6m FOCAM frame of Abell 370
+
+
+def test_map1_node_statistics_survive_nan_shapes() -> None:
+    """sep gives NaN a/b for some degenerate objects; node stats must still be valid JSON."""
+    import json
+
+    from loaders.train import _node_stats
+
+    cols = {
+        "a": np.array([np.nan, np.nan, 2.0]),
+        "b": np.array([np.nan, np.nan, 1.0]),
+        "flux": np.array([1.0, 2.0, 3.0]),
+        "peak": np.array([1.0, 2.0, np.nan]),
+        "flag": np.zeros(3, np.int32),
+    }
+    stats = _node_stats(np.array([0, 0, 1]), np.array([0.1, 0.2, 0.3]), cols, 3)
+    assert stats[0]["a_median"] is None and stats[1]["a_median"] == 2.0
+    assert stats[2] == {"members": 0}
+    json.dumps(stats, allow_nan=False)
