@@ -157,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_demo)
     __import__("caomai_db.tap.cli", fromlist=["register"]).register(sub)  # caomai serve
     __import__("loaders.simulate").simulate.register(sub)  # caomai simulate, caomai register
+    __import__("loaders.commands").commands.register(
+        sub
+    )  # train, load, label-node, evaluate, model
     return parser
 
 

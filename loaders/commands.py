@@ -1,0 +1,314 @@
+"""CLI of the training, loading and evaluation jobs: `caomai train|load|label-node|evaluate|model`.
+
+``register(subparsers)`` is called once from ``caomai_db.cli.build_parser``; heavy imports
+(torch, sep) happen inside the handlers so `caomai --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from caomai_db.config import Settings
+
+
+def _add_selection(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--planes",
+        metavar="QUERY",
+        help="planes to use: a condition over caom2.Observation AS o and caom2.Plane AS p "
+        "(e.g. \"o.collection = 'CFHT'\"), or a SELECT whose first column is planeID "
+        "(default: every plane with a science file)",
+    )
+    p.add_argument("--files", nargs="+", metavar="FILE", help="registered files to use instead")
+
+
+def _add_device(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="auto (GPU when present), cpu, cuda or cuda:N (default auto)",
+    )
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: free cores)")
+
+
+# -- handlers ---------------------------------------------------------------------------------
+
+
+def cmd_train_map1(args: argparse.Namespace, settings: Settings) -> int:
+    from .detect import DetectParams
+    from .train import train_map1
+
+    row = train_map1(
+        settings,
+        planes=args.planes,
+        files=args.files,
+        n_cutouts=args.cutouts,
+        max_planes=args.max_planes,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        dim=args.dim,
+        width=args.width,
+        som_epochs=args.som_epochs,
+        transform=args.transform,
+        background=args.background,
+        device=args.device,
+        workers=args.workers,
+        threads=args.threads,
+        seed=args.seed,
+        name=args.name,
+        activate=not args.no_activate,
+        detect=DetectParams(thresh=args.thresh, minarea=args.minarea, bw=args.bw, bh=args.bw),
+        progress=not args.no_progress,
+        description=args.description,
+    )
+    print(row.name)
+    return 0
+
+
+def cmd_train_map2(args: argparse.Namespace, settings: Settings) -> int:
+    from .train import train_map2
+
+    row = train_map2(
+        settings,
+        planes=args.planes,
+        files=args.files,
+        map1=args.map1,
+        epochs=args.epochs,
+        device=args.device,
+        seed=args.seed,
+        name=args.name,
+        activate=not args.no_activate,
+        thumbnails=not args.no_thumbnails,
+        description=args.description,
+    )
+    print(row.name)
+    return 0
+
+
+def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
+    from .load import LoadOptions, load
+
+    summary = load(
+        settings,
+        planes=args.planes,
+        files=args.files,
+        resume=args.resume,
+        run_id=args.run,
+        reload=args.reload,
+        retry_failed=args.retry_failed,
+        enqueue_only=args.enqueue_only,
+        options=LoadOptions(
+            max_objects=args.max_objects,
+            workers=args.workers,
+            device=args.device,
+            threads=args.threads,
+            max_attempts=args.max_attempts,
+            progress=not args.no_progress,
+            limit=args.limit,
+        ),
+    )
+    if args.enqueue_only:
+        print(summary.run_id)
+        return 0
+    if args.json:
+        print(json.dumps(summary.to_dict(), default=str))
+    else:
+        print(summary.render())
+    return 0
+
+
+def cmd_label_node(args: argparse.Namespace, settings: Settings) -> int:
+    from .labels import label_node
+
+    print(
+        label_node(
+            settings,
+            args.model,
+            args.node,
+            None if args.clear else args.label,
+            source=args.source,
+        )
+    )
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    from .evaluate import evaluate
+
+    report = evaluate(
+        settings,
+        truth=args.truth,
+        objects=args.objects,
+        map2=args.map2,
+        k=args.k,
+        apply_labels=args.apply_labels,
+    )
+    print(report.render())
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(report.to_dict(), fh, indent=2, default=str)
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
+    from caomai_db import database
+
+    from . import modelstore
+
+    dsn = database.resolve_dsn(settings)
+    with database.connect(dsn) as conn:
+        if args.model_command == "list":
+            rows = modelstore.list_models(conn)
+            if not rows:
+                print("no models; run `caomai train map1`")
+                return 0
+            print(f"{'id':>4}  {'kind':4}  {'active':6}  {'parent':6}  {'created':19}  name")
+            for r in rows:
+                created = r.created_at.strftime("%Y-%m-%d %H:%M:%S") if r.created_at else ""
+                print(
+                    f"{r.model_id:>4}  {r.kind:4}  {'yes' if r.active else '':6}  "
+                    f"{r.parent_id or '':6}  {created:19}  {r.name}"
+                )
+            return 0
+        row = modelstore.get_model(conn, args.model)
+        if args.model_command == "show":
+            info = {k: v for k, v in row.__dict__.items()}
+            info["created_at"] = str(row.created_at)
+            print(json.dumps(info, indent=2, default=str))
+            return 0
+        if args.model_command == "verify":
+            path = modelstore.verify(settings, row)
+            print(f"{row.name}: {path} matches {row.artifact_checksum}")
+            return 0
+        if args.model_command == "activate":
+            modelstore.verify(settings, row)
+            modelstore.activate(conn, row.model_id)
+            print(f"{row.name} (model_id {row.model_id}) is now the active {row.kind} model")
+            return 0
+    raise ValueError(f"unknown model command {args.model_command}")
+
+
+# -- parser -----------------------------------------------------------------------------------
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the loader commands to `caomai`'s subcommands."""
+    train = sub.add_parser("train", help="train Map 1 (objects) or Map 2 (images)")
+    tsub = train.add_subparsers(dest="train_command", required=True, metavar="MAP")
+
+    p = tsub.add_parser(
+        "map1",
+        help="sample cutouts, train the self-supervised encoder and the 20x20 object map",
+    )
+    _add_selection(p)
+    p.add_argument("--cutouts", type=int, default=20000, help="cutouts to train on (default 20000)")
+    p.add_argument("--max-planes", type=int, help="sample cutouts from at most this many planes")
+    p.add_argument("--epochs", type=int, default=10, help="encoder epochs (default 10)")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--dim", type=int, default=64, help="embedding dimension (default 64)")
+    p.add_argument("--width", type=int, default=16, help="channels of the first conv stage")
+    p.add_argument("--som-epochs", type=int, default=40)
+    p.add_argument(
+        "--transform",
+        default="sqrt",
+        choices=["linear", "sqrt", "smooth-sqrt", "log-density"],
+        help="fingerprint transform recorded with the model (default sqrt)",
+    )
+    p.add_argument(
+        "--background",
+        default="image",
+        choices=["image", "local"],
+        help="what cutouts subtract: the image's median background, keeping gradients and "
+        "scattered light visible (default), or sep's local background",
+    )
+    p.add_argument(
+        "--thresh",
+        type=float,
+        default=3.0,
+        help="detection threshold in sigma of the matched-filtered noise (default 3)",
+    )
+    p.add_argument("--minarea", type=int, default=5, help="minimum connected pixels")
+    p.add_argument("--bw", type=int, default=64, help="background mesh size, pixels")
+    _add_device(p)
+    p.add_argument("--workers", type=int, help="detection processes (default: cores - 1)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--name", help="model name (default map1-<UTC time>)")
+    p.add_argument("--description")
+    p.add_argument("--no-activate", action="store_true", help="register without activating")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(handler=cmd_train_map1)
+
+    p = tsub.add_parser("map2", help="fit the 20x20 image map on the loaded fingerprints")
+    _add_selection(p)
+    p.add_argument("--map1", help="Map-1 model whose fingerprints to use (default: active)")
+    p.add_argument("--epochs", type=int, default=60)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--name", help="model name (default map2-<UTC time>)")
+    p.add_argument("--description")
+    p.add_argument("--no-activate", action="store_true")
+    p.add_argument("--no-thumbnails", action="store_true", help="skip member previews")
+    p.set_defaults(handler=cmd_train_map2)
+
+    p = sub.add_parser(
+        "load",
+        help="detect, encode and fingerprint planes into caomai.fingerprint/object_annotation",
+    )
+    _add_selection(p)
+    p.add_argument("--resume", action="store_true", help="continue the latest open run (or --run)")
+    p.add_argument("--run", type=int, help="work on this run (several loaders may share it)")
+    p.add_argument("--reload", action="store_true", help="redo planes already loaded")
+    p.add_argument("--retry-failed", action="store_true", help="with --resume: retry failed planes")
+    p.add_argument(
+        "--enqueue-only", action="store_true", help="create the run, print its id, load nothing"
+    )
+    p.add_argument("--workers", type=int, help="detection processes (default: cores - 1)")
+    _add_device(p)
+    p.add_argument(
+        "--max-objects", type=int, default=1000, help="objects sampled per plane (default 1000)"
+    )
+    p.add_argument("--max-attempts", type=int, default=3, help="tries before a plane is failed")
+    p.add_argument("--limit", type=int, help="stop after this many planes")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(handler=cmd_load)
+
+    p = sub.add_parser(
+        "label-node", help="label a map node; every image (or object) on it inherits the label"
+    )
+    p.add_argument("model", help="model name or id")
+    p.add_argument("node", help="node id 0..399 or ROW,COL")
+    p.add_argument("label", nargs="?", default=None)
+    p.add_argument("--source", help="who labels (default: $USER)")
+    p.add_argument("--clear", action="store_true", help="remove the node's label")
+    p.set_defaults(handler=cmd_label_node)
+
+    p = sub.add_parser(
+        "evaluate", help="Good/Bad accuracy, precision, recall and fp_similar precision@k"
+    )
+    p.add_argument("--truth", required=True, help="truth manifest (exposures.csv)")
+    p.add_argument("--objects", help="truth object catalogue (default: objects.csv beside it)")
+    p.add_argument("--map2", help="Map-2 model (default: active)")
+    p.add_argument("--k", type=int, default=10, help="neighbours for precision@k (default 10)")
+    p.add_argument(
+        "--apply-labels",
+        action="store_true",
+        help="write the training-majority label of each Map-2 node as its label",
+    )
+    p.add_argument("--json", help="also write the figures to this file")
+    p.set_defaults(handler=cmd_evaluate)
+
+    p = sub.add_parser("model", help="list, show, verify and activate models")
+    msub = p.add_subparsers(dest="model_command", required=True, metavar="ACTION")
+    q = msub.add_parser("list", help="all models")
+    q.set_defaults(handler=cmd_model)
+    for action, text in (
+        ("show", "a model's row and training figures"),
+        ("verify", "check the model file against its recorded checksum"),
+        ("activate", "make the model the active one of its kind"),
+    ):
+        q = msub.add_parser(action, help=text)
+        q.add_argument("model", help="model name or id")
+        q.set_defaults(handler=cmd_model)

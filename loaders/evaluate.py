@@ -1,0 +1,427 @@
+"""`caomai evaluate --truth MANIFEST`: the maps against the truth, with the paper's metric.
+
+Held out: only exposures used neither to train Map 1 (its ``training_planes.txt``) nor Map 2
+are scored. Good = quality_class ``good``; every other class is Bad (the paper counts crowded
+and low-exposure fields among background problems). Figures:
+
+- **paper's metric, in-cell majority**: each Map-2 node takes the majority Good/Bad truth of
+  its (held-out) members, and every member is predicted as its node (Teimoorinia et al. 2021
+  §5.1: "the label of the majority class within a cell is set as the label of the cell");
+  accuracy, precision and recall with Good as the positive class;
+- **held-out, training labels** (stricter): each node takes the majority label of its
+  *training* members - what an expert who labelled the map once would have given it - and the
+  held-out exposures are predicted by the node they land on; a node without training members
+  takes the label of the nearest labelled node (codebook distance);
+- per-class purity and completeness (8 classes, held-out, training labels);
+- ``fp_similar`` precision@k: for every held-out exposure, the k most similar other images
+  by the database's ``caomai.fp_similar`` among all labelled fingerprints; the share that has
+  the query's class;
+- per object (with the truth catalogue): detections matched to truth objects by position,
+  and the purity of each Map-1 node (share of its matched members of its majority kind).
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psycopg
+
+from caomai_db import database
+from caomai_db.config import Settings
+
+from . import labels as labels_mod
+from . import modelstore
+
+GOOD = "good"
+PAPER = {"accuracy": 0.958, "precision": 0.929, "recall": 0.991}
+#: match radius (pixels) between a detection and a truth object
+MATCH_RADIUS = 3.0
+#: extended kinds whose detection centroid may sit far from the catalogued position
+EXTENDED_KINDS = {"trail": 12.0, "bleed": 12.0}
+
+
+@dataclass
+class BinaryScores:
+    n: int
+    tp: int
+    fp: int
+    tn: int
+    fn: int
+    accuracy: float
+    precision: float
+    recall: float
+
+
+def binary_scores(truth_good: np.ndarray, pred_good: np.ndarray) -> BinaryScores:
+    t = np.asarray(truth_good, bool)
+    p = np.asarray(pred_good, bool)
+    tp = int(np.sum(t & p))
+    fp = int(np.sum(~t & p))
+    tn = int(np.sum(~t & ~p))
+    fn = int(np.sum(t & ~p))
+    n = tp + fp + tn + fn
+    return BinaryScores(
+        n=n,
+        tp=tp,
+        fp=fp,
+        tn=tn,
+        fn=fn,
+        accuracy=(tp + tn) / n if n else float("nan"),
+        precision=tp / (tp + fp) if tp + fp else float("nan"),
+        recall=tp / (tp + fn) if tp + fn else float("nan"),
+    )
+
+
+def majority(values: list[str], prefer: str | None = None) -> str:
+    """Most frequent value; ties go to ``prefer`` if tied, else the alphabetically first."""
+    counts = Counter(values)
+    top = max(counts.values())
+    tied = sorted(v for v, c in counts.items() if c == top)
+    return prefer if prefer in tied else tied[0]
+
+
+def node_majority(nodes: np.ndarray, labels: list[str], prefer: str | None = None) -> dict:
+    members: dict[int, list[str]] = defaultdict(list)
+    for node, label in zip(nodes, labels, strict=True):
+        members[int(node)].append(label)
+    return {node: majority(v, prefer) for node, v in members.items()}
+
+
+def fill_from_nearest(labels: dict[int, str], codebook: np.ndarray) -> dict[int, str]:
+    """Every node gets a label: its own, else the nearest labelled node's (codebook space)."""
+    if not labels:
+        return {}
+    labelled = np.array(sorted(labels))
+    out = {}
+    for node in range(len(codebook)):
+        if node in labels:
+            out[node] = labels[node]
+            continue
+        d = np.linalg.norm(codebook[labelled] - codebook[node], axis=1)
+        out[node] = labels[int(labelled[np.argmin(d)])]
+    return out
+
+
+def binary(label: str) -> str:
+    return "good" if label == GOOD else "bad"
+
+
+@dataclass
+class Report:
+    map1: str
+    map2: str
+    n_truth: int
+    n_fingerprinted: int
+    n_train_map1: int
+    n_train_map2: int
+    n_held_out: int
+    in_cell: BinaryScores | None = None
+    held_out: BinaryScores | None = None
+    nodes_filled: int = 0
+    classes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    precision_at_k: float | None = None
+    precision_at_k_by_class: dict[str, float] = field(default_factory=dict)
+    k: int = 10
+    objects: dict[str, Any] | None = None
+    seconds: float = 0.0
+    labels_written: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def render(self) -> str:
+        out = [
+            f"Map 1 {self.map1!r}, Map 2 {self.map2!r}: {self.n_truth} exposures in the truth, "
+            f"{self.n_fingerprinted} fingerprinted; training planes: {self.n_train_map1} "
+            f"(Map 1), {self.n_train_map2} (Map 2); held out: {self.n_held_out}",
+            "",
+            "Good vs Bad on Map 2 (held-out exposures; Good = quality_class 'good', all else Bad)",
+            f"{'':24}{'paper':>8}{'in-cell majority':>19}{'training labels':>18}",
+        ]
+        for metric in ("accuracy", "precision", "recall"):
+            a = getattr(self.in_cell, metric) if self.in_cell else float("nan")
+            b = getattr(self.held_out, metric) if self.held_out else float("nan")
+            out.append(f"{metric:24}{PAPER[metric]:>8.3f}{a:>19.3f}{b:>18.3f}")
+        if self.precision_at_k is not None:
+            out.append(
+                f"{f'fp_similar precision@{self.k}':24}{'-':>8}{self.precision_at_k:>19.3f}"
+                f"{'(8 classes)':>18}"
+            )
+        if self.held_out:
+            h = self.held_out
+            out.append(
+                f"(training labels: TP {h.tp}  FP {h.fp}  TN {h.tn}  FN {h.fn}; "
+                f"{self.nodes_filled} nodes without training members took the nearest "
+                "labelled node's label)"
+            )
+        if self.classes:
+            out += [
+                "",
+                "Per class (held-out, node labels from training members)",
+                f"{'class':22}{'n':>6}{'purity':>9}{'completeness':>14}{f'p@{self.k}':>8}",
+            ]
+            for name, c in sorted(self.classes.items()):
+                pk = self.precision_at_k_by_class.get(name, float("nan"))
+                out.append(
+                    f"{name:22}{c['n']:>6}{c['purity']:>9.3f}{c['completeness']:>14.3f}{pk:>8.3f}"
+                )
+        if self.objects:
+            o = self.objects
+            out += [
+                "",
+                f"Per object on Map 1 ({o['planes']} held-out exposures, {o['detections']} "
+                f"detections, {o['matched']} matched to truth objects within "
+                f"{MATCH_RADIUS:g} px; trails/bleeds {EXTENDED_KINDS['trail']:g} px)",
+                f"{'kind':14}{'matched':>9}{'nodes':>7}{'purity':>9}{'completeness':>14}",
+            ]
+            for kind, k in sorted(o["kinds"].items()):
+                out.append(
+                    f"{kind:14}{k['matched']:>9}{k['nodes']:>7}{k['purity']:>9.3f}"
+                    f"{k['completeness']:>14.3f}"
+                )
+            out.append(
+                f"mean node purity (weighted by members): {o['weighted_purity']:.3f} over "
+                f"{o['nodes_with_members']} nodes"
+            )
+        if self.labels_written:
+            out.append(f"\nwrote {self.labels_written} node labels (training majority) on Map 2")
+        out.append(f"\n({self.seconds:.1f} s)")
+        return "\n".join(out)
+
+
+def read_truth(path: Path) -> dict[str, dict[str, str]]:
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows or "exposure_id" not in rows[0] or "quality_class" not in rows[0]:
+        raise ValueError(f"{path}: a truth manifest has columns exposure_id and quality_class")
+    return {r["exposure_id"]: r for r in rows}
+
+
+def evaluate(
+    settings: Settings,
+    *,
+    truth: str | Path,
+    objects: str | Path | None = None,
+    map2: str | None = None,
+    k: int = 10,
+    max_object_planes: int = 100,
+    apply_labels: bool = False,
+) -> Report:
+    t0 = time.perf_counter()
+    truth_path = Path(truth)
+    manifest = read_truth(truth_path)
+    dsn = database.resolve_dsn(settings)
+    with database.connect(dsn) as conn:
+        m2 = modelstore.get_model(conn, map2) if map2 else modelstore.active_model(conn, "map2")
+        if m2.kind != "map2" or m2.parent_id is None:
+            raise ValueError(f"{m2.name!r} is not a Map-2 model")
+        m1 = modelstore.get_model(conn, m2.parent_id)
+        rows = conn.execute(
+            "SELECT f.planeid, o.observationid, f.map2_node, f.publisherid"
+            "  FROM caomai.fingerprint AS f"
+            "  JOIN caom2.plane AS p ON p.planeid = f.planeid"
+            "  JOIN caom2.observation AS o ON o.obsid = p.obsid"
+            " WHERE f.model_id = %s AND f.map2_model_id = %s AND o.observationid = ANY(%s)"
+            " ORDER BY o.observationid",
+            (m1.model_id, m2.model_id, list(manifest)),
+        ).fetchall()
+        codebook = np.array(
+            [
+                r[0]
+                for r in conn.execute(
+                    "SELECT codebook FROM caomai.map_node WHERE model_id = %s ORDER BY node_id",
+                    (m2.model_id,),
+                ).fetchall()
+            ],
+            np.float32,
+        )
+        conn.commit()
+        if not rows:
+            raise ValueError(
+                f"no fingerprint placed on {m2.name!r} belongs to an exposure of {truth_path}"
+            )
+        train1 = modelstore.training_planes(settings, m1)
+        train2 = modelstore.training_planes(settings, m2)
+        ids = [str(r[0]) for r in rows]
+        cls = [manifest[r[1]]["quality_class"] for r in rows]
+        nodes = np.array([r[2] for r in rows], np.int64)
+        is_train2 = np.array([i in train2 for i in ids])
+        held = np.array([(i not in train1) and (i not in train2) for i in ids])
+        report = Report(
+            map1=m1.name,
+            map2=m2.name,
+            n_truth=len(manifest),
+            n_fingerprinted=len(rows),
+            n_train_map1=len(train1),
+            n_train_map2=int(is_train2.sum()),
+            n_held_out=int(held.sum()),
+            k=k,
+        )
+        if held.sum() == 0:
+            raise ValueError(
+                "every fingerprinted exposure of the truth was used for training; "
+                "hold some out (train with --planes on a training split)"
+            )
+        h_nodes = nodes[held]
+        h_cls = [c for c, h in zip(cls, held, strict=True) if h]
+        h_bin = [binary(c) for c in h_cls]
+        truth_good = np.array([b == GOOD for b in h_bin])
+
+        # the paper's variant: majority within each cell, over the scored members
+        cell = node_majority(h_nodes, h_bin, prefer="bad")
+        report.in_cell = binary_scores(truth_good, np.array([cell[n] == GOOD for n in h_nodes]))
+
+        # stricter: labels from the training members only
+        if is_train2.any():
+            t_nodes = nodes[is_train2]
+            t_cls = [c for c, t in zip(cls, is_train2, strict=True) if t]
+            bin_labels = node_majority(t_nodes, [binary(c) for c in t_cls], prefer="bad")
+            filled_bin = fill_from_nearest(bin_labels, codebook)
+            report.nodes_filled = int(sum(1 for n in set(h_nodes.tolist()) if n not in bin_labels))
+            report.held_out = binary_scores(
+                truth_good, np.array([filled_bin[n] == GOOD for n in h_nodes])
+            )
+            class_labels = node_majority(t_nodes, t_cls)
+            filled = fill_from_nearest(class_labels, codebook)
+            pred = [filled[n] for n in h_nodes]
+            for name in sorted(set(cls)):
+                n_true = sum(1 for c in h_cls if c == name)
+                n_pred = sum(1 for p in pred if p == name)
+                hit = sum(1 for c, p in zip(h_cls, pred, strict=True) if c == name and p == name)
+                report.classes[name] = {
+                    "n": n_true,
+                    "predicted": n_pred,
+                    "purity": hit / n_pred if n_pred else float("nan"),
+                    "completeness": hit / n_true if n_true else float("nan"),
+                }
+            if apply_labels:
+                report.labels_written = apply_labels_fn(conn, m2.model_id, class_labels)
+
+        # fp_similar precision@k through the database
+        by_id = dict(zip(ids, cls, strict=True))
+        scores: dict[str, list[float]] = defaultdict(list)
+        all_ids = [r[0] for r in rows]
+        for (planeid, _, _, publisherid), c, h in zip(rows, cls, held, strict=True):
+            if not h:
+                continue
+            found = conn.execute(
+                "SELECT f.planeid FROM caomai.fingerprint AS f"
+                " WHERE f.model_id = %s AND f.planeid = ANY(%s) AND f.planeid <> %s"
+                " ORDER BY caomai.fp_similar(f.fp, %s) DESC, f.planeid LIMIT %s",
+                (m1.model_id, all_ids, planeid, publisherid, k),
+            ).fetchall()
+            if found:
+                scores[c].append(np.mean([by_id[str(f[0])] == c for f in found]))
+        conn.commit()
+        every = [s for v in scores.values() for s in v]
+        report.precision_at_k = float(np.mean(every)) if every else None
+        report.precision_at_k_by_class = {c: float(np.mean(v)) for c, v in scores.items()}
+
+        objects_path = Path(objects) if objects else truth_path.parent / "objects.csv"
+        if objects_path.exists():
+            held_rows = [(r[0], r[1]) for r, h in zip(rows, held, strict=True) if h]
+            report.objects = object_purity(
+                conn, m1.model_id, objects_path, held_rows[:max_object_planes]
+            )
+        elif objects:
+            raise ValueError(f"{objects_path}: no such truth object catalogue")
+    report.seconds = round(time.perf_counter() - t0, 2)
+    return report
+
+
+def apply_labels_fn(conn: psycopg.Connection, model_id: int, labels: dict[int, str]) -> int:
+    with conn.transaction():
+        return labels_mod.apply_labels(
+            conn, model_id, labels, "truth-majority of training members (evaluate)"
+        )
+
+
+def read_objects(path: Path, exposures: set[str]) -> dict[str, list[tuple[int, float, float, str]]]:
+    out: dict[str, list[tuple[int, float, float, str]]] = defaultdict(list)
+    with open(path, newline="") as fh:
+        for r in csv.DictReader(fh):
+            if r["exposure_id"] in exposures:
+                out[r["exposure_id"]].append(
+                    (int(r["extension"]), float(r["x"]), float(r["y"]), r["kind"])
+                )
+    return out
+
+
+def object_purity(
+    conn: psycopg.Connection,
+    model_id: int,
+    path: Path,
+    planes: list[tuple[Any, str]],
+) -> dict[str, Any]:
+    """Match annotations to truth objects by position; purity of each Map-1 node."""
+    from scipy.spatial import cKDTree
+
+    truth = read_objects(path, {e for _, e in planes})
+    node_kinds: dict[int, list[str]] = defaultdict(list)
+    detections = matched = 0
+    for planeid, exposure in planes:
+        ann = conn.execute(
+            "SELECT extension, x, y, map1_node FROM caomai.object_annotation"
+            " WHERE planeid = %s AND model_id = %s",
+            (planeid, model_id),
+        ).fetchall()
+        detections += len(ann)
+        objs = truth.get(exposure, [])
+        by_ext: dict[int, list[tuple[float, float, str]]] = defaultdict(list)
+        for ext, x, y, kind in objs:
+            by_ext[ext].append((x, y, kind))
+        trees = {
+            ext: (cKDTree(np.array([(x, y) for x, y, _ in v])), [kd for _, _, kd in v])
+            for ext, v in by_ext.items()
+        }
+        for ext, x, y, node in ann:
+            kind = "none"
+            if ext in trees:
+                tree, kinds = trees[ext]
+                hits = tree.query_ball_point((x, y), r=max(EXTENDED_KINDS.values()))
+                best, best_d = None, np.inf
+                for i in hits:
+                    px, py = tree.data[i]
+                    d = float(np.hypot(px - x, py - y))
+                    radius = EXTENDED_KINDS.get(kinds[i], MATCH_RADIUS)
+                    if d <= radius and d < best_d:
+                        best, best_d = kinds[i], d
+                if best is not None:
+                    kind = best
+                    matched += 1
+            node_kinds[int(node)].append(kind)
+    conn.commit()
+    node_major = {n: majority(v) for n, v in node_kinds.items()}
+    kinds = sorted({k for v in node_kinds.values() for k in v})
+    per_kind = {}
+    total_members = sum(len(v) for v in node_kinds.values())
+    weighted = sum(sum(1 for k in v if k == node_major[n]) for n, v in node_kinds.items())
+    for kind in kinds:
+        nodes = [n for n, m in node_major.items() if m == kind]
+        members = sum(len(node_kinds[n]) for n in nodes)
+        correct = sum(sum(1 for k in node_kinds[n] if k == kind) for n in nodes)
+        n_kind = sum(sum(1 for k in v if k == kind) for v in node_kinds.values())
+        per_kind[kind] = {
+            "matched": n_kind,
+            "nodes": len(nodes),
+            "purity": correct / members if members else float("nan"),
+            "completeness": correct / n_kind if n_kind else float("nan"),
+        }
+    return {
+        "planes": len(planes),
+        "detections": detections,
+        "matched": matched,
+        "kinds": per_kind,
+        "weighted_purity": weighted / total_members if total_members else float("nan"),
+        "nodes_with_members": len(node_kinds),
+        "nodes": {
+            str(n): {"majority": node_major[n], "members": len(v), "counts": dict(Counter(v))}
+            for n, v in sorted(node_kinds.items())
+        },
+    }

@@ -1,0 +1,80 @@
+"""Which planes a training or loading job works on, and where their files lie.
+
+``--planes QUERY`` is either a full ``SELECT`` whose first column is planeID, or a condition
+over ``caom2.Observation AS o`` and ``caom2.Plane AS p`` (e.g. ``o.collection = 'CFHT' AND
+p.energy_bandpassName = 'r'``). ``--files`` names registered files; an unregistered file is an
+error naming it (``caomai register`` it first). With neither, every plane with a science
+artifact on disk (``file://``) is taken.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import psycopg
+
+BASE = """
+SELECT p.planeid, a.uri, o.observationid, p.publisherid
+  FROM caom2.plane AS p
+  JOIN caom2.observation AS o ON o.obsid = p.obsid
+  JOIN LATERAL (
+        SELECT a.uri FROM caom2.artifact AS a
+         WHERE a.planeid = p.planeid AND a.producttype = 'science' AND a.uri LIKE 'file://%%'
+         ORDER BY a.uri LIMIT 1) AS a ON true
+"""
+
+
+@dataclass(frozen=True)
+class PlaneFile:
+    planeid: uuid.UUID
+    path: Path
+    observation_id: str
+    publisherid: str
+
+
+def file_path(uri: str) -> Path:
+    parts = urlsplit(uri)
+    if parts.scheme != "file":
+        raise ValueError(f"not a file:// URI: {uri}")
+    return Path(unquote(parts.path))
+
+
+def select_planes(
+    conn: psycopg.Connection,
+    planes: str | None = None,
+    files: list[str] | None = None,
+) -> list[PlaneFile]:
+    """The planes named by the options, ordered by observationID (deterministic)."""
+    if planes and files:
+        raise ValueError("give --planes or --files, not both")
+    if files:
+        uris = [Path(f).resolve().as_uri() for f in files]
+        rows = conn.execute(
+            BASE + " WHERE a.uri = ANY(%s) ORDER BY o.observationid, p.productid", (uris,)
+        ).fetchall()
+        found = {r[1] for r in rows}
+        missing = [f for f, u in zip(files, uris, strict=True) if u not in found]
+        if missing:
+            raise ValueError(
+                f"{len(missing)} file(s) are not registered as science artifacts: "
+                + ", ".join(missing[:5])
+                + (" ..." if len(missing) > 5 else "")
+                + "; run `caomai register` on them first"
+            )
+    elif planes and planes.strip():
+        text = planes.strip().rstrip(";")
+        if text.lower().startswith(("select", "with")):
+            sql = BASE + f" WHERE p.planeid IN (SELECT q.planeid FROM ({text}) AS q(planeid))"
+        else:
+            sql = BASE + f" WHERE ({text})"
+        try:
+            rows = conn.execute(sql + " ORDER BY o.observationid, p.productid").fetchall()
+        except psycopg.Error as exc:
+            conn.rollback()
+            raise ValueError(f"--planes: {str(exc).strip()}") from exc
+    else:
+        rows = conn.execute(BASE + " ORDER BY o.observationid, p.productid").fetchall()
+    return [PlaneFile(r[0], file_path(r[1]), r[2], r[3]) for r in rows]

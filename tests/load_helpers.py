@@ -1,0 +1,128 @@
+"""Tiny synthetic exposures and a minimal registration for the loader and training tests.
+
+The images are numpy Gaussians with noise: "good" (round, sharp), "seeing" (round, wide) and
+"tracking" (elongated along a random direction per exposure), a few cosmic rays, written as
+multi-extension FITS with a TAN WCS. They are registered with CAOM rows shaped like
+``caomai register`` writes (uuid5 of the URIs, a science artifact with a file:// URI), so the
+loaders see what they see in production without depending on the simulator.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from pathlib import Path
+
+import numpy as np
+import psycopg
+from astropy.io import fits
+
+KINDS = ("good", "seeing", "tracking")
+NAMESPACE = uuid.UUID("6ba7b811-9dad-11d1-80b4-00c04fd430c8")  # uuid.NAMESPACE_URL
+
+
+def render(kind: str, seed: int, shape: tuple[int, int] = (200, 200), n_stars: int = 60):
+    """One CCD: sky 100 +- 5 (Gaussian noise), stars of the exposure's kind, a few cosmic rays."""
+    rng = np.random.default_rng(seed)
+    ny, nx = shape
+    img = rng.normal(100.0, 5.0, size=shape)
+    yy, xx = np.mgrid[0:ny, 0:nx]
+    angle = rng.uniform(0, np.pi)
+    sx, sy = {"good": (1.3, 1.3), "seeing": (2.8, 2.8), "tracking": (3.5, 1.2)}[kind]
+    ca, sa = np.cos(angle), np.sin(angle)
+    for _ in range(n_stars):
+        x0, y0 = rng.uniform(10, nx - 10), rng.uniform(10, ny - 10)
+        flux = 10 ** rng.uniform(3.0, 4.5)
+        dx, dy = xx - x0, yy - y0
+        u, v = dx * ca + dy * sa, -dx * sa + dy * ca
+        img += flux / (2 * np.pi * sx * sy) * np.exp(-0.5 * ((u / sx) ** 2 + (v / sy) ** 2))
+    for _ in range(3):
+        img[rng.integers(5, ny - 5), rng.integers(5, nx - 5)] += rng.uniform(300, 1000)
+    return img.astype(np.float32)
+
+
+def write_exposure(
+    path: Path, kind: str, seed: int, n_ccds: int = 2, shape: tuple[int, int] = (200, 200)
+) -> Path:
+    primary = fits.PrimaryHDU()
+    primary.header["TELESCOP"] = "SYNTH"
+    primary.header["INSTRUME"] = "TESTCAM"
+    primary.header["OBJECT"] = kind
+    primary.header["EXPNUM"] = path.stem
+    hdus = [primary]
+    for i in range(n_ccds):
+        h = fits.ImageHDU(render(kind, seed * 100 + i, shape), name=f"ccd{i:02d}")
+        h.header["CTYPE1"], h.header["CTYPE2"] = "RA---TAN", "DEC--TAN"
+        h.header["CRVAL1"], h.header["CRVAL2"] = 150.0 + 0.1 * i, 2.0
+        h.header["CRPIX1"], h.header["CRPIX2"] = shape[1] / 2, shape[0] / 2
+        h.header["CD1_1"], h.header["CD2_2"] = -5e-5, 5e-5
+        h.header["CD1_2"], h.header["CD2_1"] = 0.0, 0.0
+        h.header["SATURATE"] = 60000.0
+        h.header["GAIN"] = 1.5
+        hdus.append(h)
+    fits.HDUList(hdus).writeto(path, overwrite=True)
+    return path
+
+
+def make_archive(directory: Path, per_kind: int, **kwargs) -> dict[str, str]:
+    """per_kind exposures of each kind; returns file stem -> kind."""
+    directory.mkdir(parents=True, exist_ok=True)
+    truth = {}
+    for k, kind in enumerate(KINDS):
+        for i in range(per_kind):
+            name = f"syn-{kind}-{i:03d}"
+            write_exposure(directory / f"{name}.fits", kind, seed=1000 * k + i, **kwargs)
+            truth[name] = kind
+    return truth
+
+
+def register_files(
+    conn: psycopg.Connection, paths: list[Path], collection: str = "SYNTH"
+) -> list[uuid.UUID]:
+    """Observation + plane + science artifact per file, idempotent (uuid5 of the URIs)."""
+    ids = []
+    for path in paths:
+        path = Path(path).resolve()
+        obs_id = path.stem
+        obs_uri = f"caom:{collection}/{obs_id}"
+        plane_uri = f"{obs_uri}/{obs_id}p"
+        art_uri = path.as_uri()
+        obsid = uuid.uuid5(NAMESPACE, obs_uri)
+        planeid = uuid.uuid5(NAMESPACE, plane_uri)
+        artid = uuid.uuid5(NAMESPACE, art_uri)
+        data = path.read_bytes()
+        conn.execute(
+            "INSERT INTO caom2.observation (obsid, observationuri, collection, observationid,"
+            " intent, type, metarelease) VALUES (%s, %s, %s, %s, 'science', 'OBJECT',"
+            " now() - interval '1 day') ON CONFLICT (obsid) DO NOTHING",
+            (obsid, obs_uri, collection, obs_id),
+        )
+        conn.execute(
+            "INSERT INTO caom2.plane (planeid, obsid, planeuri, publisherid, productid,"
+            " metarelease, datarelease, calibrationlevel, dataproducttype)"
+            " VALUES (%s, %s, %s, %s, %s, now() - interval '1 day', now() - interval '1 day', 1,"
+            " 'image') ON CONFLICT (planeid) DO NOTHING",
+            (
+                planeid,
+                obsid,
+                plane_uri,
+                f"ivo://caomai.example/{collection}?{obs_id}/{obs_id}p",
+                f"{obs_id}p",
+            ),
+        )
+        conn.execute(
+            "INSERT INTO caom2.artifact (artifactid, planeid, uri, producttype, contenttype,"
+            " contentlength, contentchecksum) VALUES (%s, %s, %s, 'science', %s, %s, %s)"
+            " ON CONFLICT (artifactid) DO NOTHING",
+            (
+                artid,
+                planeid,
+                art_uri,
+                "image/jpeg" if path.suffix.lower() in (".jpg", ".jpeg") else "application/fits",
+                len(data),
+                "md5:" + hashlib.md5(data).hexdigest(),
+            ),
+        )
+        ids.append(planeid)
+    conn.commit()
+    return ids

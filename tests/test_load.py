@@ -1,0 +1,413 @@
+"""`caomai load` against a real PostgreSQL: rows, idempotence, SIGKILL + resume, two loaders on
+one queue, broken files, model checksums, Map 2, labels and the evaluation.
+
+One small synthetic archive (3 kinds x 6 exposures of 2 CCDs) is registered and a tiny Map 1
+trained on its first half once per module, in a template database; each test loads into its
+own copy of that template.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import psycopg
+import pytest
+from astropy.io import fits
+
+from caomai_db import database, dbadmin
+from caomai_db.cli import main as caomai
+from caomai_db.config import Settings
+from loaders import modelstore
+from loaders.evaluate import evaluate
+from loaders.load import LoadOptions, load
+from loaders.train import train_map1, train_map2
+
+from .load_helpers import make_archive, register_files
+
+TRAIN = "right(o.observationid, 3) < '003'"
+
+
+@dataclass
+class Archive:
+    template: str
+    admin: str
+    directory: Path
+    truth: Path
+    map1: str
+
+
+@pytest.fixture(scope="module")
+def archive(cluster_dsn: str, tmp_path_factory: pytest.TempPathFactory):
+    directory = tmp_path_factory.mktemp("synthetic")
+    kinds = make_archive(directory, per_kind=6)
+    truth = directory / "exposures.csv"
+    with open(truth, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["exposure_id", "file", "quality_class", "strength", "seed"])
+        for name, kind in sorted(kinds.items()):
+            w.writerow([name, f"{name}.fits", "good" if kind == "good" else kind, 1.0, 0])
+    name = "tmpl_" + uuid.uuid4().hex[:8]
+    admin = database.with_database(cluster_dsn, "postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    dsn = database.with_database(cluster_dsn, name)
+    dbadmin.upgrade(dsn, "head")
+    with database.connect(dsn) as conn:
+        register_files(conn, sorted(directory.glob("*.fits")))
+    row = train_map1(
+        Settings.from_env(dsn),
+        planes=TRAIN,
+        n_cutouts=1500,
+        epochs=2,
+        som_epochs=20,
+        workers=1,
+        progress=False,
+        name="map1-" + name,
+    )
+    yield Archive(name, admin, directory, truth, row.name)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def copy_db(archive: Archive):
+    """A fresh copy of the template database per call."""
+    made: list[str] = []
+
+    def make() -> str:
+        name = "t_" + uuid.uuid4().hex[:12]
+        with psycopg.connect(archive.admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{archive.template}"')
+        made.append(name)
+        return database.with_database(archive.admin, name)
+
+    yield make
+    with psycopg.connect(archive.admin, autocommit=True) as conn:
+        for name in made:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def rows_of(dsn: str) -> tuple[list, list]:
+    """Everything a load writes, minus the timestamp, in a stable order."""
+    with database.connect(dsn) as conn:
+        fps = conn.execute(
+            "SELECT planeid, model_id, publisherid, metarelease, metareadgroups, fp::text, counts,"
+            " n_detected, n_sampled, map2_model_id, map2_node, map2_distance"
+            " FROM caomai.fingerprint ORDER BY planeid, model_id"
+        ).fetchall()
+        objs = conn.execute(
+            "SELECT * FROM caomai.object_annotation ORDER BY planeid, model_id, object_id"
+        ).fetchall()
+    return fps, objs
+
+
+def quiet(workers: int = 0) -> LoadOptions:
+    return LoadOptions(workers=workers, progress=False)
+
+
+def cli(dsn: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "caomai_db.cli", "--dsn", dsn, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=os.environ.copy(),
+    )
+
+
+def test_load_writes_annotations_and_fingerprints_idempotently(archive: Archive, copy_db) -> None:
+    dsn = copy_db()
+    settings = Settings.from_env(dsn)
+    summary = load(settings, options=quiet(workers=1))
+    assert summary.planes_done == 18 and summary.planes_failed == 0
+    assert summary.run_counts == {"done": 18}
+    with database.connect(dsn) as conn:
+        n_fp, n_obj, sampled = conn.execute(
+            "SELECT count(*), (SELECT count(*) FROM caomai.object_annotation), sum(n_sampled)"
+            " FROM caomai.fingerprint"
+        ).fetchone()
+        assert n_fp == 18 and n_obj == sampled > 18 * 60
+        bad = conn.execute(
+            "SELECT count(*) FROM caomai.fingerprint AS f JOIN caom2.plane AS p USING (planeid)"
+            " WHERE f.publisherid <> p.publisherid OR f.metarelease <> p.metarelease"
+            "    OR abs(vector_norm(f.fp) - 1) > 1e-4"
+            "    OR (SELECT sum(c) FROM unnest(f.counts) AS c) <> f.n_sampled"
+        ).fetchone()[0]
+        assert bad == 0
+        # annotations: positions on the CCD, sky coordinates from the WCS, nodes on the map
+        stats = conn.execute(
+            "SELECT min(map1_node), max(map1_node), count(*) FILTER (WHERE ra IS NULL),"
+            " min(extension), max(extension), min(x), max(x)"
+            " FROM caomai.object_annotation"
+        ).fetchone()
+        assert 0 <= stats[0] <= stats[1] < 400 and stats[2] == 0
+        assert (stats[3], stats[4]) == (1, 2) and stats[5] >= 0 and stats[6] < 200
+        # the ADQL functions work on what the loader wrote
+        pub = conn.execute("SELECT publisherid FROM caomai.fingerprint LIMIT 1").fetchone()[0]
+        sim = conn.execute(
+            "SELECT caomai.fp_similar(fp, %s) FROM caomai.fingerprint WHERE publisherid = %s",
+            (pub, pub),
+        ).fetchone()[0]
+        assert sim == pytest.approx(1.0)
+        computed = conn.execute("SELECT max(computed_at) FROM caomai.fingerprint").fetchone()[0]
+    before = rows_of(dsn)
+
+    again = load(settings, options=quiet())
+    assert again.planes_done == 0  # already loaded with this model: nothing queued
+    assert rows_of(dsn) == before
+    with database.connect(dsn) as conn:
+        assert conn.execute("SELECT max(computed_at) FROM caomai.fingerprint").fetchone()[0] == (
+            computed
+        )
+    redo = load(settings, reload=True, options=quiet())
+    assert redo.planes_done == 18
+    assert rows_of(dsn) == before  # same sample, same bits
+
+
+def _wait_for(dsn: str, sql: str, condition, timeout: float = 120.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            value = conn.execute(sql).fetchone()[0]
+        if condition(value):
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {sql}")
+
+
+def test_a_run_killed_with_sigkill_resumes_to_the_rows_of_a_clean_run(
+    archive: Archive, copy_db
+) -> None:
+    clean = copy_db()
+    load(Settings.from_env(clean), options=quiet())
+    expected = rows_of(clean)
+
+    dsn = copy_db()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "caomai_db.cli", "--dsn", dsn, "load", "--workers", "1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=os.environ.copy(),
+        start_new_session=True,
+    )
+    done_sql = "SELECT count(*) FROM caomai.load_queue WHERE status = 'done'"
+    try:
+        _wait_for(dsn, done_sql, lambda n: n >= 2)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the loader and its detection worker, no clean-up
+        proc.wait()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        done, running = conn.execute(
+            "SELECT count(*) FILTER (WHERE status = 'done'),"
+            " count(*) FILTER (WHERE status = 'running') FROM caomai.load_queue"
+        ).fetchone()
+    assert done < 18, "the run finished before it could be killed; make it longer"
+    assert running >= 1  # planes in flight when it died
+    # the server drops the dead loader's sessions; then their planes are free again
+    _wait_for(
+        dsn,
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'caomai-load'",
+        lambda n: n == 0,
+    )
+    summary = load(Settings.from_env(dsn), resume=True, options=quiet())
+    assert summary.planes_done == 18 - done
+    assert summary.run_counts == {"done": 18}
+    assert rows_of(dsn) == expected
+
+
+def test_two_loaders_share_a_run_and_never_take_the_same_plane(archive: Archive, copy_db) -> None:
+    dsn = copy_db()
+    out = cli(dsn, "load", "--enqueue-only")
+    assert out.returncode == 0, out.stderr
+    run_id = out.stdout.strip().splitlines()[-1]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "caomai_db.cli",
+                "--dsn",
+                dsn,
+                "load",
+                "--resume",
+                "--run",
+                run_id,
+                "--workers",
+                "0",
+                "--json",
+                "--no-progress",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=os.environ.copy(),
+        )
+        for _ in range(2)
+    ]
+    results = []
+    for p in procs:
+        stdout, stderr = p.communicate(timeout=300)
+        assert p.returncode == 0, stderr
+        results.append(json.loads(stdout.strip().splitlines()[-1]))
+    assert sum(r["planes_done"] for r in results) == 18
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "SELECT status, attempts, worker FROM caomai.load_queue WHERE run_id = %s",
+            (int(run_id),),
+        ).fetchall()
+        assert len(rows) == 18
+        assert {r[0] for r in rows} == {"done"} and {r[1] for r in rows} == {1}
+        workers = {r[2] for r in rows}
+        assert workers <= {r["worker"] for r in results}
+        assert conn.execute("SELECT count(*) FROM caomai.fingerprint").fetchone()[0] == 18
+    # both took part (each needs a few seconds to start; 18 planes keep the first one busy)
+    assert all(r["planes_done"] > 0 for r in results), results
+
+
+def test_broken_files_are_recorded_and_the_run_goes_on(
+    archive: Archive, copy_db, tmp_path: Path
+) -> None:
+    dsn = copy_db()
+    good = sorted(archive.directory.glob("*.fits"))[0].read_bytes()
+    (tmp_path / "truncated.fits").write_bytes(good[: len(good) // 3])
+    (tmp_path / "garbage.fits").write_bytes(b"SIMPLE  = nonsense" * 500)
+    fits.HDUList(
+        [fits.PrimaryHDU(), fits.ImageHDU(np.full((100, 100), np.nan, np.float32))]
+    ).writeto(tmp_path / "allnan.fits")
+    fits.HDUList([fits.PrimaryHDU(np.ones((3, 40, 40), np.float32))]).writeto(
+        tmp_path / "cube.fits"
+    )
+    fits.HDUList([fits.PrimaryHDU(np.full((80, 80), 5.0, np.float32))]).writeto(
+        tmp_path / "flat.fits"
+    )
+    broken = sorted(tmp_path.glob("*.fits"))
+    with database.connect(dsn) as conn:
+        register_files(conn, broken, collection="BROKEN")
+    missing = tmp_path / "gone.fits"
+    shutil.copy(broken[0], missing)
+    with database.connect(dsn) as conn:
+        register_files(conn, [missing], collection="BROKEN")
+    missing.unlink()
+
+    summary = load(Settings.from_env(dsn), options=quiet(workers=1))
+    assert summary.planes_done == 18 and summary.planes_failed == 6
+    with psycopg.connect(dsn) as conn:
+        errors = dict(
+            conn.execute(
+                "SELECT o.observationid, q.error FROM caomai.load_queue AS q"
+                " JOIN caom2.plane AS p USING (planeid) JOIN caom2.observation AS o USING (obsid)"
+                " WHERE q.status = 'failed'"
+            ).fetchall()
+        )
+    assert set(errors) == {"truncated", "garbage", "allnan", "cube", "flat", "gone"}
+    assert "truncated.fits" in errors["truncated"]
+    assert "garbage.fits" in errors["garbage"]
+    assert "invalid" in errors["allnan"]
+    assert "3 dimensions" in errors["cube"]
+    assert "constant" in errors["flat"]
+    assert "no such file" in errors["gone"]
+
+
+def test_a_model_file_that_changed_is_refused(archive: Archive, copy_db, capsys) -> None:
+    dsn = copy_db()
+    settings = Settings.from_env(dsn)
+    with database.connect(dsn) as conn:
+        row = modelstore.active_model(conn, "map1")
+    assert caomai(["--dsn", dsn, "model", "verify", row.name]) == 0
+    # a copy of the model whose file was altered after it was registered
+    tampered = settings.models_dir / f"{row.name}-tampered"
+    shutil.copytree(modelstore.model_path(settings, row).parent, tampered)
+    with open(tampered / "model.pt", "ab") as fh:
+        fh.write(b"\0")
+    with database.connect(dsn) as conn:
+        new_id = modelstore.insert_model(
+            conn,
+            name=tampered.name,
+            kind="map1",
+            dim=row.dim,
+            parameters={},
+            path=tampered / "model.pt",
+            checksum=row.artifact_checksum,
+        )
+        conn.commit()
+        modelstore.activate(conn, new_id)
+    capsys.readouterr()
+    assert caomai(["--dsn", dsn, "load", "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "refusing to use it" in err and row.artifact_checksum in err
+    assert caomai(["--dsn", dsn, "model", "verify", tampered.name]) == 1
+    assert caomai(["--dsn", dsn, "model", "activate", tampered.name]) == 1
+    with database.connect(dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM caomai.fingerprint").fetchone()[0] == 0
+    shutil.rmtree(tampered)
+
+
+def test_map2_labels_and_evaluation(archive: Archive, copy_db, capsys) -> None:
+    dsn = copy_db()
+    settings = Settings.from_env(dsn)
+    load(settings, options=quiet(workers=1))
+    m2 = train_map2(settings, planes=TRAIN, thumbnails=True)
+    with database.connect(dsn) as conn:
+        placed, nodes, thumbs = conn.execute(
+            "SELECT count(*) FILTER (WHERE map2_model_id = %s), count(DISTINCT map2_node),"
+            " (SELECT count(*) FROM caomai.map_node WHERE model_id = %s AND thumbnail IS NOT NULL)"
+            " FROM caomai.fingerprint",
+            (m2.model_id, m2.model_id),
+        ).fetchone()
+        assert placed == 18 and nodes > 3 and thumbs >= 1
+        node = conn.execute(
+            "SELECT map2_node FROM caomai.fingerprint GROUP BY 1 ORDER BY count(*) DESC LIMIT 1"
+        ).fetchone()[0]
+    # label a node once: every member inherits it
+    r, c = divmod(node, 20)
+    assert caomai(["--dsn", dsn, "label-node", m2.name, f"{r},{c}", "bad seeing"]) == 0
+    assert "inherit it" in capsys.readouterr().out
+    with database.connect(dsn) as conn:
+        labelled = conn.execute(
+            "SELECT count(*), min(n.label), min(n.label_source) FROM caomai.fingerprint AS f"
+            " JOIN caomai.map_node AS n ON n.model_id = f.map2_model_id AND n.node_id = f.map2_node"
+            " WHERE n.label IS NOT NULL"
+        ).fetchone()
+        members = conn.execute(
+            "SELECT count(*) FROM caomai.fingerprint WHERE map2_node = %s", (node,)
+        ).fetchone()[0]
+    assert labelled[0] == members and labelled[1] == "bad seeing"
+    assert labelled[2].startswith("expert:")
+    assert caomai(["--dsn", dsn, "label-node", m2.name, "400", "x"]) == 1
+
+    # a new plane loaded after Map 2 exists is placed on it at load time
+    with database.connect(dsn) as conn:
+        conn.execute(
+            "DELETE FROM caomai.fingerprint WHERE planeid = (SELECT min(planeid::text)::uuid FROM caomai.fingerprint)"
+        )
+        conn.commit()
+    load(settings, options=quiet())
+    with database.connect(dsn) as conn:
+        assert (
+            conn.execute(
+                "SELECT count(*) FROM caomai.fingerprint WHERE map2_model_id = %s", (m2.model_id,)
+            ).fetchone()[0]
+            == 18
+        )
+
+    report = evaluate(settings, truth=archive.truth, k=5, apply_labels=True)
+    assert report.n_held_out == 9 and report.n_train_map1 == 9 and report.n_train_map2 == 9
+    assert report.in_cell.n == report.held_out.n == 9
+    for scores in (report.in_cell, report.held_out):
+        assert scores.tp + scores.fn == 3  # three held-out "good" exposures
+    # three very different kinds: far better than chance (1/3)
+    assert report.precision_at_k > 0.6
+    assert report.labels_written > 0
+    text = report.render()
+    assert "0.958" in text and "in-cell majority" in text and "precision@5" in text

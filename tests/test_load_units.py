@@ -1,0 +1,223 @@
+"""Loader building blocks without a database: detection, cutouts, sampling, fingerprints,
+device choice, the SOM and the evaluation metric."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from astropy.io import fits
+
+from loaders import cutouts, device, fingerprint
+from loaders.detect import FLAG_EDGE, DetectionError, detect
+from loaders.evaluate import binary_scores, fill_from_nearest, majority, node_majority
+from loaders.images import ImageHDU, read_images
+from loaders.objects import NoObjectsError, file_objects
+from loaders.som import SOM
+
+from .load_helpers import render, write_exposure
+
+
+def _hdu(data: np.ndarray) -> ImageHDU:
+    return ImageHDU(1, "ccd00", data.astype(np.float32), fits.Header(), None, None, None)
+
+
+def test_detection_finds_the_rendered_stars() -> None:
+    det = detect(_hdu(render("good", seed=3, n_stars=60)))
+    # 60 stars (a few blend or sit faint) + 3 cosmic rays; noise peaks are rare at 2 sigma x 5 px
+    assert 50 <= det.n <= 80
+    assert det.background_level == pytest.approx(100, abs=1)
+    assert det.background_rms == pytest.approx(5, rel=0.15)
+
+
+def test_all_nan_and_constant_images_are_clear_errors() -> None:
+    with pytest.raises(DetectionError, match="invalid"):
+        detect(_hdu(np.full((64, 64), np.nan)))
+    with pytest.raises(DetectionError, match="constant"):
+        detect(_hdu(np.full((64, 64), 7.0)))
+
+
+def test_cutouts_are_noise_units_with_peak_one_and_flag_the_edge() -> None:
+    data = np.random.default_rng(0).normal(0, 2.0, (100, 100)).astype(np.float32)
+    data[50, 50] = 400.0
+    data[10:20, 60] = np.nan
+    rms = np.full_like(data, 2.0)
+    boxes, flags = cutouts.extract(
+        data, rms, np.array([50.0, 2.0, 60.0]), np.array([50.0, 50.0, 15.0])
+    )
+    assert boxes.shape == (3, 32, 32) and boxes.dtype == np.float32
+    assert boxes[0].max() == pytest.approx(1.0) and boxes[0][16, 16] == pytest.approx(1.0)
+    # noise of 1 sigma around a 200-sigma peak: asinh(1/3)/asinh(200/3) ~ 0.07
+    assert 0.03 < np.std(boxes[0][:8, :8]) < 0.15
+    assert flags[1] & FLAG_EDGE and not flags[0] & FLAG_EDGE
+    assert np.all(np.isfinite(boxes)) and flags[2] != 0  # NaN -> 0 and flagged
+    png = cutouts.to_png(boxes[0])
+    assert png.startswith(b"\x89PNG")
+
+
+def test_sample_is_a_bottom_k_subset_and_independent_of_the_file_order(tmp_path: Path) -> None:
+    path = write_exposure(tmp_path / "e.fits", "good", seed=5, n_ccds=3)
+    full = file_objects(path, max_objects=10_000, seed=42)
+    small = file_objects(path, max_objects=40, seed=42)
+    again = file_objects(path, max_objects=40, seed=42)
+    assert full.n_sampled == full.n_detected > 100
+    assert small.n_detected == full.n_detected and small.n_sampled == 40
+    key = lambda fo: {  # noqa: E731
+        (int(e), round(float(x), 3), round(float(y), 3))
+        for e, x, y in zip(fo.columns["extension"], fo.columns["x"], fo.columns["y"], strict=True)
+    }
+    assert key(small) <= key(full)
+    assert key(small) == key(again)
+    np.testing.assert_array_equal(small.cutouts, again.cutouts)
+    # every CCD contributes: the sample is uniform over the file, not the first CCD's objects
+    assert set(small.columns["extension"].tolist()) == {1, 2, 3}
+
+
+def test_a_file_without_sources_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "flat.fits"
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(np.full((64, 64), 3.0, np.float32))]).writeto(
+        path
+    )
+    with pytest.raises(NoObjectsError, match="flat.fits.*constant"):
+        file_objects(path)
+
+
+def test_fingerprint_does_not_depend_on_the_sample_size() -> None:
+    rng = np.random.default_rng(1)
+    # an image with 20000 detections spread over Map-1 nodes with a skewed distribution
+    p = rng.dirichlet(np.full(400, 0.3))
+    nodes = rng.choice(400, size=20000, p=p)
+    full = fingerprint.fingerprint(fingerprint.counts_of(nodes), 20000, 20000)
+    for n in (1000, 4000):
+        sample = rng.choice(nodes, size=n, replace=False)
+        counts = fingerprint.counts_of(sample)
+        fp = fingerprint.fingerprint(counts, 20000, n)
+        assert float(fp @ full) > (0.93 if n == 1000 else 0.98)
+        # has_object_node's scaling brings sampled counts back to detected counts
+        top = np.argsort(-p)[:5]
+        scaled = counts[top].sum() * 20000 / n
+        assert scaled == pytest.approx(np.bincount(nodes, minlength=400)[top].sum(), rel=0.15)
+    assert np.linalg.norm(full) == pytest.approx(1.0, abs=1e-6)
+    with pytest.raises(ValueError):
+        fingerprint.fingerprint(np.zeros(400), 0, 0)
+
+
+def test_fingerprint_transforms() -> None:
+    counts = fingerprint.counts_of(np.array([0, 0, 0, 0, 1, 399]))
+    lin = fingerprint.fingerprint(counts, 6, 6, "linear")
+    sq = fingerprint.fingerprint(counts, 6, 6, "sqrt")
+    sm = fingerprint.fingerprint(counts, 6, 6, "smooth-sqrt")
+    assert lin[0] > sq[0] and lin[1] < sq[1]  # sqrt lifts the rare nodes
+    assert sm[20] > 0 and lin[20] == 0  # smoothing reaches the grid neighbour below node 0
+    with pytest.raises(ValueError, match="transform"):
+        fingerprint.fingerprint(counts, 6, 6, "log")
+
+
+def test_log_density_tells_a_sparse_image_from_a_dense_one() -> None:
+    """Same shapes, 20x more objects per pixel: sqrt cannot see it, log-density does."""
+    nodes = np.repeat(np.arange(10), [50, 40, 30, 20, 10, 5, 5, 5, 5, 5])
+    counts = fingerprint.counts_of(nodes)
+    n = len(nodes)
+    sparse_sq = fingerprint.fingerprint(counts, n, n, "sqrt")
+    dense_sq = fingerprint.fingerprint(counts, 20 * n, n, "sqrt")
+    assert float(sparse_sq @ dense_sq) == pytest.approx(1.0, abs=1e-6)
+    sparse = fingerprint.fingerprint(counts, n, n, "log-density", pixels=2_000_000)
+    dense = fingerprint.fingerprint(counts, 20 * n, n, "log-density", pixels=2_000_000)
+    assert float(sparse @ dense) < 0.995
+    assert np.linalg.norm(dense) == pytest.approx(1.0, abs=1e-6)
+    with pytest.raises(ValueError, match="pixels"):
+        fingerprint.fingerprint(counts, n, n, "log-density")
+
+
+def test_image_background_keeps_the_pedestal_of_a_gradient() -> None:
+    """--background image: a star on the bright side of a gradient sits on a pedestal."""
+    rng = np.random.default_rng(2)
+    ny, nx = 256, 256
+    sky = 100.0 + np.linspace(0, 300, nx)[None, :] * np.ones((ny, 1))
+    img = rng.normal(sky, 5.0).astype(np.float32)
+    yy, xx = np.mgrid[0:ny, 0:nx]
+    for x0 in (30, 220):
+        img += (
+            5000 / (2 * np.pi * 2.0**2) * np.exp(-((xx - x0) ** 2 + (yy - 128) ** 2) / 8.0)
+        ).astype(np.float32)
+    det = detect(_hdu(img))
+    xs, ys = np.array([30.0, 220.0]), np.array([128.0, 128.0])
+    local, _ = cutouts.extract(det.data_sub, det.rms, xs, ys)
+    kept, _ = cutouts.extract(det.data_sub, det.rms, xs, ys, offset=det.back_offset)
+    # local subtraction: both corners near 0; image background: the bright side keeps its sky
+    assert abs(np.median(local[1][:6, :6])) < 0.1
+    assert np.median(kept[1][:6, :6]) > np.median(kept[0][:6, :6]) + 0.1
+
+
+def test_device_selection(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert device.pick_device("cpu").type == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert device.pick_device("auto").type == "cpu"
+    with pytest.raises(RuntimeError, match="CUDA is not available"):
+        device.pick_device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert device.pick_device("auto") == torch.device("cuda")
+    assert device.pick_device("cuda:0") == torch.device("cuda:0")
+    with pytest.raises(RuntimeError, match="only 1 GPU"):
+        device.pick_device("cuda:3")
+    with pytest.raises(ValueError, match="--device"):
+        device.pick_device("tpu")
+    assert device.cpu_threads(3) == 3 and device.cpu_threads() >= 1
+
+
+def test_som_keeps_the_topology() -> None:
+    rng = np.random.default_rng(0)
+    data = rng.uniform(0, 1, size=(4000, 2)).astype(np.float32)
+    som = SOM(10, 10)
+    report = som.fit(data, epochs=30, sigma_end=1.0)
+    assert report.topographic_error < 0.05
+    assert report.nodes_used == 100
+    nodes, dist = som.assign(data)
+    assert dist.mean() < 0.08
+    # grid neighbours hold nearby vectors: adjacent codebook steps are small vs the data span
+    cb = som.codebook.reshape(10, 10, 2)
+    steps = np.linalg.norm(np.diff(cb, axis=0), axis=2).max()
+    assert steps < 0.25
+
+
+def test_metric_functions_by_hand() -> None:
+    s = binary_scores(np.array([1, 1, 0, 0, 1]), np.array([1, 0, 0, 1, 1]))
+    assert (s.tp, s.fp, s.tn, s.fn) == (2, 1, 1, 1)
+    assert s.accuracy == pytest.approx(0.6) and s.precision == pytest.approx(2 / 3)
+    assert s.recall == pytest.approx(2 / 3)
+    assert majority(["good", "bad"], prefer="bad") == "bad"
+    assert majority(["a", "b", "b"]) == "b"
+    labels = node_majority(np.array([3, 3, 3, 7]), ["good", "bad", "good", "bad"])
+    assert labels == {3: "good", 7: "bad"}
+    codebook = np.array([[0.0], [1.0], [2.0], [10.0]])
+    assert fill_from_nearest({0: "a", 3: "b"}, codebook) == {0: "a", 1: "a", 2: "a", 3: "b"}
+
+
+def test_real_frame_detection_counts() -> None:
+    from .realframes import real_frames
+
+    a370 = next(read_images(real_frames()["a370II"]))
+    det = detect(a370)
+    assert 800 <= det.n <= 2500  # ~1000 sources in the CFHT 3.6m FOCAM frame of Abell 370
+
+
+def test_map1_node_statistics_survive_nan_shapes() -> None:
+    """sep gives NaN a/b for some degenerate objects; node stats must still be valid JSON."""
+    import json
+
+    from loaders.train import _node_stats
+
+    cols = {
+        "a": np.array([np.nan, np.nan, 2.0]),
+        "b": np.array([np.nan, np.nan, 1.0]),
+        "flux": np.array([1.0, 2.0, 3.0]),
+        "peak": np.array([1.0, 2.0, np.nan]),
+        "flag": np.zeros(3, np.int32),
+    }
+    stats = _node_stats(np.array([0, 0, 1]), np.array([0.1, 0.2, 0.3]), cols, 3)
+    assert stats[0]["a_median"] is None and stats[1]["a_median"] == 2.0
+    assert stats[2] == {"members": 0}
+    json.dumps(stats, allow_nan=False)
