@@ -50,6 +50,7 @@ def cmd_train_map1(args: argparse.Namespace, settings: Settings) -> int:
         dim=args.dim,
         width=args.width,
         som_epochs=args.som_epochs,
+        shape_weight=args.shape_weight,
         transform=args.transform,
         background=args.background,
         device=args.device,
@@ -210,6 +211,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dim", type=int, default=64, help="embedding dimension (default 64)")
     p.add_argument("--width", type=int, default=16, help="channels of the first conv stage")
     p.add_argument("--som-epochs", type=int, default=40)
+    p.add_argument(
+        "--shape-weight",
+        type=float,
+        default=0.5,
+        help="weight of sep's measured shape features beside the embedding (loaders/shape.py; "
+        "0 = embedding only; default 0.5)",
+    )
     p.add_argument(
         "--transform",
         default="sqrt",

@@ -177,7 +177,7 @@ def detect_plane(job: tuple[str, str, int, dict, str]) -> tuple[str, Any]:
 def finish_plane(fo: FileObjects, map1: Map1, map2: Map2 | None) -> PlaneResult:
     """Encode, assign Map-1 nodes, fingerprint, place on Map 2."""
     t0 = time.perf_counter()
-    nodes, dist = map1.assign(fo.cutouts)
+    nodes, dist = map1.assign(fo.cutouts, fo.columns)
     encode_s = time.perf_counter() - t0
     counts = fpmod.counts_of(nodes, map1.som.n_nodes)
     fp = fpmod.fingerprint(

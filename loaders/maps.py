@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import cutouts, encoder
+from . import cutouts, encoder, shape
 from .detect import DetectParams
 from .fingerprint import DEFAULT_TRANSFORM
 from .som import SOM
@@ -29,11 +29,35 @@ class Map1:
     transform: str = DEFAULT_TRANSFORM
     background: str = cutouts.DEFAULT_BACKGROUND
     device: torch.device = torch.device("cpu")
+    #: measured shape features beside the embedding (``shape.py``): weight 0 = embedding only
+    shape_weight: float = 0.0
+    shape_center: np.ndarray | None = None
+    shape_scale: np.ndarray | None = None
 
-    def assign(self, boxes: np.ndarray, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
-        """Map-1 node and distance of each normalised cutout."""
+    def inputs(self, embedding: np.ndarray, raw_shape: np.ndarray | None) -> np.ndarray:
+        """What the SOM sees for these objects: the embedding, plus the shape features."""
+        if self.shape_weight == 0:
+            return embedding
+        if raw_shape is None or self.shape_center is None or self.shape_scale is None:
+            raise ValueError("this Map 1 uses shape features: give the objects' sep columns")
+        return shape.combine(
+            embedding, raw_shape, self.shape_center, self.shape_scale, self.shape_weight
+        )
+
+    def assign(
+        self,
+        boxes: np.ndarray,
+        columns: dict[str, np.ndarray] | None = None,
+        batch_size: int = 512,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Map-1 node and distance of each normalised cutout of one file.
+
+        ``columns`` (sep's a, b, theta, flux, peak of the same objects) are needed when the
+        model uses shape features; they must be the whole file's sample (``shape.py``).
+        """
         z = encoder.encode(self.encoder, boxes, device=self.device, batch_size=batch_size)
-        return self.som.assign(z)
+        raw = shape.raw_features(columns) if columns is not None and self.shape_weight else None
+        return self.som.assign(self.inputs(z, raw))
 
     def to(self, device: torch.device) -> Map1:
         self.encoder = self.encoder.to(device)
@@ -58,6 +82,12 @@ class Map1:
                 "background": self.background,
             },
             "fingerprint": {"transform": self.transform},
+            "shape": {
+                "names": list(shape.NAMES),
+                "weight": self.shape_weight,
+                "center": None if self.shape_center is None else self.shape_center.tolist(),
+                "scale": None if self.shape_scale is None else self.shape_scale.tolist(),
+            },
         }
 
     @classmethod
@@ -76,6 +106,12 @@ class Map1:
             )
         device = device or torch.device("cpu")
         som = payload["som"]
+        feats = payload.get("shape") or {"weight": 0.0}  # files from before shape features
+        if feats["weight"] and tuple(feats.get("names", ())) != shape.NAMES:
+            raise ValueError(
+                f"the model was trained on shape features {feats.get('names')}, this caomai "
+                f"computes {list(shape.NAMES)}"
+            )
         return cls(
             encoder=encoder.from_state(payload["encoder"], device),
             som=SOM(int(som["rows"]), int(som["cols"]), som["codebook"].numpy()),
@@ -83,6 +119,9 @@ class Map1:
             transform=payload["fingerprint"]["transform"],
             background=cut.get("background", "local"),
             device=device,
+            shape_weight=float(feats["weight"]),
+            shape_center=None if feats.get("center") is None else np.array(feats["center"]),
+            shape_scale=None if feats.get("scale") is None else np.array(feats["scale"]),
         )
 
 
@@ -110,4 +149,10 @@ class Map2:
         if payload.get("kind") != "map2":
             raise ValueError("not a map2 model file")
         som = payload["som"]
+        feats = payload.get("shape") or {"weight": 0.0}  # files from before shape features
+        if feats["weight"] and tuple(feats.get("names", ())) != shape.NAMES:
+            raise ValueError(
+                f"the model was trained on shape features {feats.get('names')}, this caomai "
+                f"computes {list(shape.NAMES)}"
+            )
         return cls(SOM(int(som["rows"]), int(som["cols"]), som["codebook"].numpy()))

@@ -33,7 +33,7 @@ from caomai_db.config import GRID_COLS, GRID_ROWS, Settings
 
 from . import cutouts as cutout_mod
 from . import encoder as encoder_mod
-from . import modelstore
+from . import modelstore, shape
 from .detect import FLAG_EDGE, FLAG_SATURATED, DetectParams
 from .device import cpu_threads, pick_device
 from .fingerprint import DEFAULT_TRANSFORM, TRANSFORMS
@@ -63,6 +63,8 @@ def _sample_one(job: tuple[str, str, int, int, dict, str]) -> tuple[str, Any]:
     except Exception as exc:  # recorded and skipped: a training set survives a bad file
         return planeid, f"{type(exc).__name__}: {exc}"
     cols = {k: fo.columns[k] for k in ("a", "b", "flux", "peak", "flag", "x", "y", "extension")}
+    # per file: the common direction of the "aligned" feature is the file's own (shape.py)
+    cols["shape"] = shape.raw_features(fo.columns)
     return planeid, (fo.cutouts, cols, fo.n_detected)
 
 
@@ -204,6 +206,7 @@ def train_map1(
     width: int = 16,
     lr: float = 2e-3,
     som_epochs: int = 40,
+    shape_weight: float = shape.DEFAULT_WEIGHT,
     transform: str = DEFAULT_TRANSFORM,
     background: str = cutout_mod.DEFAULT_BACKGROUND,
     device: str = "auto",
@@ -279,8 +282,19 @@ def train_map1(
     timings["embed_s"] = round(time.perf_counter() - t1, 2)
     t2 = time.perf_counter()
     som = SOM(GRID_ROWS, GRID_COLS)
-    som_report = som.fit(z, epochs=som_epochs, device=dev, seed=seed)
-    nodes, dist = som.assign(z)
+    map1 = Map1(
+        encoder=model.cpu(),
+        som=som,
+        detect=params,
+        transform=transform,
+        background=background,
+        shape_weight=shape_weight,
+    )
+    if shape_weight:
+        map1.shape_center, map1.shape_scale = shape.fit_scaling(cols["shape"])
+    som_input = map1.inputs(z, cols["shape"])
+    som_report = som.fit(som_input, epochs=som_epochs, device=dev, seed=seed)
+    nodes, dist = som.assign(som_input)
     timings["som_s"] = round(time.perf_counter() - t2, 2)
 
     counts = np.bincount(nodes, minlength=som.n_nodes)
@@ -291,9 +305,6 @@ def train_map1(
         thumbs[int(node)] = cutout_mod.to_png(boxes[nearest])
     stats = _node_stats(nodes, dist, cols, som.n_nodes)
 
-    map1 = Map1(
-        encoder=model.cpu(), som=som, detect=params, transform=transform, background=background
-    )
     directory = modelstore.model_dir(settings, name)
     path, checksum = modelstore.write_model_file(directory, map1.payload())
     modelstore.write_training_planes(directory, used)
@@ -315,6 +326,7 @@ def train_map1(
             "background": background,
         },
         "fingerprint_transform": transform,
+        "shape_features": {"names": list(shape.NAMES), "weight": shape_weight},
         "timings": timings,
         "device": str(dev),
         "torch": torch.__version__,

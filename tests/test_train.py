@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from caomai_db import database
 from caomai_db.cli import main as caomai
 from caomai_db.config import Settings
-from loaders import modelstore
+from loaders import modelstore, shape
 from loaders.maps import Map1
 
 from .load_helpers import make_archive, register_files
@@ -57,13 +58,16 @@ def test_train_map1_registers_model_nodes_and_files(db: str, tmp_path: Path, cap
     assert all(n[4] is None for n in nodes if n[3] == 0)
     assert all(n[5]["members"] == n[3] for n in nodes)
     assert all("elongation_median" in n[5] for n in with_members)
-    assert all(len(n[6]) == 64 for n in nodes)
+    # the SOM is fitted on the 64-d embedding plus the six standardised shape features
+    assert all(len(n[6]) == 64 + len(shape.NAMES) for n in nodes)
 
     path = modelstore.verify(settings, row)
     assert path == settings.models_dir / "m1" / "model.pt"
     assert modelstore.training_planes(settings, row) == {str(p) for p in planeids}
     map1 = Map1.from_payload(modelstore.load_payload(settings, row))
-    assert map1.som.codebook.shape == (400, 64) and map1.transform == "sqrt"
+    assert map1.som.codebook.shape == (400, 70) and map1.transform == "sqrt"
+    assert map1.shape_weight == shape.DEFAULT_WEIGHT and map1.shape_center.shape == (6,)
+    assert np.all(map1.shape_scale > 0)
 
     # a second model, registered but not active; names are unique
     assert caomai([*args, "--name", "m2", "--no-activate", "--no-progress"]) == 0
