@@ -10,6 +10,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import psycopg
 from sqlalchemy import exc as sa_exc
@@ -97,9 +98,20 @@ def cmd_tap_schema(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from .demo import run_demo
+    from .demo import DemoOptions, run_demo
 
-    return run_demo(settings)
+    return run_demo(
+        settings,
+        DemoOptions(
+            exposures=args.exposures,
+            out=Path(args.out) if args.out else None,
+            cutouts=args.cutouts,
+            epochs=args.epochs,
+            max_objects=args.max_objects,
+            workers=args.workers,
+            progress=not args.no_progress,
+        ),
+    )
 
 
 # -- parser ---------------------------------------------------------------------------------
@@ -153,7 +165,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(handler=cmd_tap_schema)
 
-    p = sub.add_parser("demo", help="the main job on the embedded database (see README)")
+    p = sub.add_parser(
+        "demo",
+        help="the main job on the embedded database: simulate, register, train, load, "
+        "evaluate, query (see README)",
+    )
+    p.add_argument("--exposures", type=int, help="archive size (default: 1000, the demo size)")
+    p.add_argument("--out", help="archive directory (default $CAOMAI_HOME/demo)")
+    p.add_argument("--cutouts", type=int, default=20000, help="Map-1 training cutouts")
+    p.add_argument("--epochs", type=int, default=10, help="Map-1 encoder epochs")
+    p.add_argument("--max-objects", type=int, default=400, help="objects sampled per image")
+    p.add_argument("--workers", type=int, help="processes (default: the free cores)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(handler=cmd_demo)
     __import__("caomai_db.tap.cli", fromlist=["register"]).register(sub)  # caomai serve
     __import__("loaders.simulate").simulate.register(sub)  # caomai simulate, caomai register
