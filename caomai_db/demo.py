@@ -70,6 +70,7 @@ def _model_exists(dsn: str, name: str) -> bool:
 
 
 def run_demo(settings: Settings, options: DemoOptions | None = None) -> int:
+    from loaders import modelstore
     from loaders.evaluate import evaluate
     from loaders.load import LoadOptions, load
     from loaders.register import register_paths
@@ -140,8 +141,6 @@ def run_demo(settings: Settings, options: DemoOptions | None = None) -> int:
         )
         _done(t0, "trained")
     with database.connect(dsn) as conn:
-        from loaders import modelstore
-
         modelstore.activate(conn, modelstore.get_model(conn, MAP1_NAME).model_id)
 
     t0 = _step("load: detection, cutouts, Map-1 nodes, fingerprints of every exposure")
