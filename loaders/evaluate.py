@@ -307,14 +307,18 @@ def evaluate(
         by_id = dict(zip(ids, cls, strict=True))
         scores: dict[str, list[float]] = defaultdict(list)
         all_ids = [r[0] for r in rows]
-        for (planeid, _, _, publisherid), c, h in zip(rows, cls, held, strict=True):
+        for (planeid, _, _, _), c, h in zip(rows, cls, held, strict=True):
             if not h:
                 continue
+            # The reference goes in as its explicit fingerprint, not its publisherID: an
+            # identifier only names public images, and the evaluation scores proprietary
+            # exposures too (it runs as the owner, never through TAP).
             found = conn.execute(
                 "SELECT f.planeid FROM caomai.fingerprint AS f"
                 " WHERE f.model_id = %s AND f.planeid = ANY(%s) AND f.planeid <> %s"
-                " ORDER BY caomai.fp_similar(f.fp, %s) DESC, f.planeid LIMIT %s",
-                (m1.model_id, all_ids, planeid, publisherid, k),
+                " ORDER BY caomai.fp_similar(f.fp, (SELECT r.fp::text FROM caomai.fingerprint"
+                " AS r WHERE r.model_id = %s AND r.planeid = %s)) DESC, f.planeid LIMIT %s",
+                (m1.model_id, all_ids, planeid, m1.model_id, planeid, k),
             ).fetchall()
             if found:
                 scores[c].append(np.mean([by_id[str(f[0])] == c for f in found]))

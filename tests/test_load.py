@@ -401,6 +401,13 @@ def test_map2_labels_and_evaluation(archive: Archive, copy_db, capsys) -> None:
             == 18
         )
 
+    # proprietary held-out planes are scored too: the evaluation runs as the owner
+    with database.connect(dsn) as conn:
+        conn.execute(
+            "UPDATE caom2.Plane SET metaRelease = now() + interval '1 year' WHERE planeID IN"
+            " (SELECT planeid FROM caomai.fingerprint ORDER BY publisherid DESC LIMIT 2)"
+        )
+        conn.commit()
     report = evaluate(settings, truth=archive.truth, k=5, apply_labels=True)
     assert report.n_held_out == 9 and report.n_train_map1 == 9 and report.n_train_map2 == 9
     assert report.in_cell.n == report.held_out.n == 9
