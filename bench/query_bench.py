@@ -2,11 +2,12 @@
 
     .venv/bin/python bench/query_bench.py --rows 100000
 
-Builds (once; kept for the next run) a database ``caomai_bench_<rows>`` on the configured
-cluster (CAOMAI_DSN, else the embedded one in CAOMAI_HOME) holding ``rows`` synthetic planes
-(caomai_db.synthetic: clustered, non-negative, 400-d fingerprints with CAOM2 metadata; 1 % are
-proprietary), starts ``caomai serve`` on it, and for filters keeping 0.1 %, 1 %, 10 % and
-100 % of the rows (``time_bounds_lower < cut``) asks ``--queries`` top-``k`` ADQL queries
+Builds (once; kept for the next run) a database ``caomai_bench_g<generator>_<rows>`` on the
+configured cluster (CAOMAI_DSN, else the embedded one in CAOMAI_HOME) holding ``rows``
+synthetic planes (caomai_db.synthetic: clustered, non-negative, 400-d fingerprints with CAOM2
+metadata; 1 % are proprietary), starts ``caomai serve`` on it, and for filters keeping 0.1 %,
+1 %, 10 % and 100 % of the rows (``time_bounds_lower < cut``) asks ``--queries`` top-``k``
+ADQL queries
 
     SELECT TOP k p.publisherID, fp_similar(f.fp, '<ref>') AS sim
     FROM caom2.Plane AS p JOIN caomai.fingerprint AS f ON f.planeID = p.planeID
@@ -49,7 +50,7 @@ FRACTIONS = (0.001, 0.01, 0.1, 1.0)
 
 
 def prepare(base_dsn: str, rows: int, seed: int) -> str:
-    name = f"caomai_bench_{rows}"
+    name = f"caomai_bench_g{synthetic.GENERATOR}_{rows}"
     admin = database.with_database(base_dsn, "postgres")
     dsn = database.with_database(base_dsn, name)
     with psycopg.connect(admin, autocommit=True) as conn:

@@ -9,7 +9,8 @@ exercise the vector index honestly, without images:
 - every image jitters its kind's blobs (centres, widths, weights), detects a log-normal number
   of objects, samples at most 300 of them and counts them per node (multinomial), so vectors
   are non-negative, sparse-ish, clustered and never exactly equal;
-- the fingerprint is the L2-normalised count vector; the Map-2 node follows the kind and the
+- the fingerprint is computed from the counts as the loaders compute it (weighted by
+  detected/sampled, ``smooth-sqrt``, L2-normalised); the Map-2 node follows the kind and the
   jitter, so similar images share nodes;
 - every image is a CAOM2 observation + plane with metadata whose selectivity is known:
   ``time_bounds_lower`` is spread evenly over MJD 55000..60000 in a random order, so
@@ -53,6 +54,9 @@ COLLECTION = "SYNTH"
 AUTHORITY = "caomai.example"
 MAX_SAMPLED = 300
 HNSW_INDEX = "ix_fingerprint_fp_hnsw"
+#: Version of the vectors this module writes (2: the loaders' smooth-sqrt fingerprints), so a
+#: benchmark database built by an older version is not reused.
+GENERATOR = 2
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,21 @@ def fingerprints(
     n_samp = np.minimum(n_det, MAX_SAMPLED)
     counts = rng.multinomial(n_samp, p).astype(np.int32)
     return counts, n_det, n_samp, jitter
+
+
+def fingerprint_vectors(counts: np.ndarray, n_det: np.ndarray, n_samp: np.ndarray) -> np.ndarray:
+    """The loaders' fingerprint of each count row: weighted, ``smooth-sqrt``, L2-normalised.
+
+    The same transform the demo's Map 1 uses, so that neighbourhoods are as tight as real
+    ones: among 1000 images the median similarity of the 1st / 10th / 50th nearest neighbour
+    is 0.968 / 0.953 / 0.925 here and 0.962 / 0.949 / 0.925 on the demo archive's real
+    fingerprints, where plain normalised counts gave 0.741 / 0.684 / 0.611.
+    """
+    from loaders.fingerprint import smooth
+
+    hist = counts * (n_det / np.maximum(n_samp, 1))[:, None]
+    v = np.sqrt(smooth(hist.T)).T
+    return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
 
 
 def _ensure_models(conn: psycopg.Connection) -> tuple[int, int]:
@@ -204,8 +223,7 @@ def _write_batch(
     m = stop - start
     kinds = rng.choice(len(KINDS), size=m, p=KIND_WEIGHTS)
     counts, n_det, n_samp, jitter = fingerprints(rng, kinds, blobs)
-    norms = np.linalg.norm(counts, axis=1, keepdims=True)
-    fps = (counts / norms).astype(np.float32)
+    fps = fingerprint_vectors(counts, n_det, n_samp)
     base = np.array([[2 + 5 * (k % 4), 3 + 5 * (k // 4) * 2] for k in range(len(KINDS))])
     node_rc = np.clip(np.rint(base[kinds] + jitter * 1.5), 0, [GRID_ROWS - 1, GRID_COLS - 1])
     map2_node = (node_rc[:, 0] * GRID_COLS + node_rc[:, 1]).astype(int)

@@ -19,6 +19,7 @@ import uvicorn
 from caomai_db import database, dbadmin, synthetic
 from caomai_db.config import GRID_COLS, Settings
 from caomai_db.tap.app import create_app
+from loaders.fingerprint import fingerprint
 
 
 @contextmanager
@@ -80,6 +81,7 @@ class Truth:
     n_sampled: np.ndarray
     map2_node: np.ndarray
     proprietary: np.ndarray
+    _unit: np.ndarray | None = None
 
     @classmethod
     def load(cls, dsn: str) -> Truth:
@@ -103,12 +105,25 @@ class Truth:
             proprietary=np.array(cols[8], dtype=bool),
         )
 
+    def unit_fingerprints(self) -> np.ndarray:
+        """The fingerprints recomputed from the stored counts, one image at a time, by the
+        loaders' own function (the synthetic archive uses its ``smooth-sqrt`` transform)."""
+        if self._unit is None:
+            self._unit = np.array(
+                [
+                    fingerprint(c, int(d), int(s), "smooth-sqrt")
+                    for c, d, s in zip(self.counts, self.n_detected, self.n_sampled, strict=True)
+                ],
+                dtype=float,
+            )
+        return self._unit
+
     def index(self, publisherid: str) -> int:
         return int(np.flatnonzero(self.publisherid == publisherid)[0])
 
     def similarity(self, refs: list[str]) -> np.ndarray:
         """Cosine similarity of every plane to the mean fingerprint of ``refs``."""
-        unit = self.counts / np.linalg.norm(self.counts, axis=1, keepdims=True)
+        unit = self.unit_fingerprints()
         ref = unit[[self.index(r) for r in refs]].mean(axis=0)
         return unit @ (ref / np.linalg.norm(ref))
 
