@@ -69,7 +69,7 @@ def test_unfiltered_similarity_uses_the_hnsw_index(service) -> None:
 
 
 @pytest.mark.parametrize("fraction", [0.01, 0.05, 0.2, 1.0])
-@pytest.mark.parametrize("exact_max_rows", [0, 40_000], ids=["index-plan", "default-choice"])
+@pytest.mark.parametrize("exact_max_rows", [0, 15_000], ids=["index-plan", "default-choice"])
 def test_top_k_recall_under_filters(service, fraction: float, exact_max_rows: int) -> None:
     """recall@50 against numpy over the stored counts; exact_max_rows=0 forces the index plan."""
     svc, truth = service

@@ -46,7 +46,7 @@ class PlanSettings:
     """How similarity queries are planned (defaults measured by bench/query_bench.py)."""
 
     #: estimated surviving rows up to which the exact plan is used
-    exact_max_rows: int = 40_000
+    exact_max_rows: int = 15_000
     #: smallest hnsw.ef_search of the index plan (recall of unfiltered queries)
     ef_search_min: int = 1000
     #: hnsw.ef_search as a multiple of k
