@@ -14,7 +14,7 @@ import psutil
 import psycopg
 import pytest
 
-from caomai_db.embedded import EmbeddedCluster
+from caomai_db.embedded import EmbeddedCluster, _memory_bytes, server_conf
 
 CAOMAI = [sys.executable, "-m", "caomai_db.cli"]
 
@@ -65,6 +65,24 @@ def test_start_reuse_stop_keeps_data(home: Path) -> None:
     dsn2 = _run(home, "db", "dsn").stdout.strip()
     with psycopg.connect(dsn2) as conn:
         assert conn.execute("SELECT x FROM kept").fetchone()[0] == 42
+        # the server runs with buffers sized for this machine (a quarter of its memory)
+        shared = conn.execute(
+            "SELECT setting::bigint * 8192 FROM pg_settings WHERE name = 'shared_buffers'"
+        ).fetchone()[0]
+    want = min(max(_memory_bytes() // 4, 128 * 2**20), 8 * 2**30)
+    assert abs(shared - want) <= 2**20
+
+
+def test_server_memory_follows_the_machine() -> None:
+    def setting(conf: str, name: str) -> str:
+        return next(
+            line.split("=")[1].strip() for line in conf.splitlines() if line.startswith(name)
+        )
+
+    assert setting(server_conf(2 * 2**30), "shared_buffers") == "'512MB'"
+    assert setting(server_conf(2 * 2**30), "effective_cache_size") == "'1024MB'"
+    assert setting(server_conf(256 * 2**20), "shared_buffers") == "'128MB'"  # floor
+    assert setting(server_conf(512 * 2**30), "shared_buffers") == "'8192MB'"  # ceiling
 
 
 def test_concurrent_commands_start_one_server(home: Path) -> None:
@@ -124,7 +142,7 @@ def test_runs_as_a_normal_user() -> None:
     home.chmod(0o777)
     site = next(p for p in sys.path if p.endswith("site-packages") and Path(p).is_dir())
     code = (
-        "from pathlib import Path; from caomai_db.embedded import EmbeddedCluster; "
+        "from pathlib import Path; from caomai_db.embedded import EmbeddedCluster, server_conf, _memory_bytes; "
         f"c = EmbeddedCluster(Path('{home}') / 'pgdata'); print(c.start()); "
         "import psycopg; print(psycopg.connect(c.dsn()).execute('select current_user').fetchone()[0]); "
         "c.stop()"
