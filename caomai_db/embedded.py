@@ -52,8 +52,8 @@ def server_conf(memory_bytes: int | None = None) -> str:
     Memory follows the machine, as PostgreSQL's tuning guides suggest: shared_buffers a quarter
     of RAM (128 MB to 8 GB), effective_cache_size half. The HNSW index and the fingerprints it
     points to must stay in shared buffers for similarity queries to be fast: at 1M planes
-    (~4 GB of both) the unfiltered top-50 query's p95 fell from 150 ms with 512 MB of buffers
-    to 47 ms with 6 GB (bench/query_bench.py, 2 cores).
+    (~4 GB of both) the unfiltered top-50 query's p95 fell from 149 ms with 512 MB of buffers
+    to 106 ms with 6 GB in the same bench run (bench/query_bench.py, 2 cores).
     """
     total = memory_bytes if memory_bytes is not None else _memory_bytes()
     mb = total // 2**20
