@@ -28,6 +28,13 @@ UWS_ROLE = "caomai_uws"
 GRID_ROWS = 20
 GRID_COLS = 20
 N_NODES = GRID_ROWS * GRID_COLS
+#: Similarity queries whose filter leaves at most this many rows (planner estimate) are
+#: answered exactly. At 1M rows on 2 cores the exact plan costs ~6-8 us per surviving row
+#: (10k rows: 60-80 ms) and the HNSW plan 40-140 ms whatever the filter: they cross near
+#: 15-20k rows (bench/query_bench.py).
+EXACT_MAX_ROWS = 15_000
+#: Smallest hnsw.ef_search of the HNSW plan (pgvector's maximum: recall@50 >= 0.99 at 1M).
+EF_SEARCH_MIN = 1000
 
 
 def _env_int(name: str, default: int) -> int:
@@ -60,12 +67,10 @@ class Settings:
     #: how long asynchronous TAP jobs and their results are kept, seconds
     job_retention_s: int = 7 * 86400
     #: a similarity query whose filter leaves at most this many rows (planner estimate) is
-    #: answered exactly (filter, then sort by distance); above it through the HNSW index.
-    #: At 1M rows on 2 cores the exact plan costs ~6-8 us per surviving row (10k rows: 60-80
-    #: ms) and the index plan 40-140 ms whatever the filter: they cross near 15-20k rows.
-    exact_max_rows: int = 15_000
+    #: answered exactly (filter, then sort by distance); above it through the HNSW index
+    exact_max_rows: int = EXACT_MAX_ROWS
     #: smallest hnsw.ef_search of a similarity query through the index (recall vs. speed)
-    ef_search_min: int = 1000
+    ef_search_min: int = EF_SEARCH_MIN
 
     @classmethod
     def from_env(cls, dsn: str | None = None) -> Settings:
@@ -81,8 +86,8 @@ class Settings:
             uws_dsn=os.environ.get("CAOMAI_UWS_DSN") or None,
             async_max_duration_s=_env_int("CAOMAI_ASYNC_MAX_DURATION", 3600),
             job_retention_s=_env_int("CAOMAI_JOB_RETENTION_DAYS", 7) * 86400,
-            exact_max_rows=_env_int("CAOMAI_EXACT_MAX_ROWS", 15_000),
-            ef_search_min=_env_int("CAOMAI_EF_SEARCH_MIN", 1000),
+            exact_max_rows=_env_int("CAOMAI_EXACT_MAX_ROWS", EXACT_MAX_ROWS),
+            ef_search_min=_env_int("CAOMAI_EF_SEARCH_MIN", EF_SEARCH_MIN),
         )
 
     def with_dsn(self, dsn: str | None) -> Settings:

@@ -223,7 +223,7 @@ def evaluate(
             raise ValueError(f"{m2.name!r} is not a Map-2 model")
         m1 = modelstore.get_model(conn, m2.parent_id)
         rows = conn.execute(
-            "SELECT f.planeid, o.observationid, f.map2_node, f.publisherid"
+            "SELECT f.planeid, o.observationid, f.map2_node"
             "  FROM caomai.fingerprint AS f"
             "  JOIN caom2.plane AS p ON p.planeid = f.planeid"
             "  JOIN caom2.observation AS o ON o.obsid = p.obsid"
@@ -307,7 +307,7 @@ def evaluate(
         by_id = dict(zip(ids, cls, strict=True))
         scores: dict[str, list[float]] = defaultdict(list)
         all_ids = [r[0] for r in rows]
-        for (planeid, _, _, _), c, h in zip(rows, cls, held, strict=True):
+        for (planeid, _, _), c, h in zip(rows, cls, held, strict=True):
             if not h:
                 continue
             # The reference goes in as its explicit fingerprint, not its publisherID: an

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import psycopg
@@ -81,7 +82,6 @@ class Truth:
     n_sampled: np.ndarray
     map2_node: np.ndarray
     proprietary: np.ndarray
-    _unit: np.ndarray | None = None
 
     @classmethod
     def load(cls, dsn: str) -> Truth:
@@ -105,25 +105,24 @@ class Truth:
             proprietary=np.array(cols[8], dtype=bool),
         )
 
+    @cached_property
     def unit_fingerprints(self) -> np.ndarray:
         """The fingerprints recomputed from the stored counts, one image at a time, by the
         loaders' own function (the synthetic archive uses its ``smooth-sqrt`` transform)."""
-        if self._unit is None:
-            self._unit = np.array(
-                [
-                    fingerprint(c, int(d), int(s), "smooth-sqrt")
-                    for c, d, s in zip(self.counts, self.n_detected, self.n_sampled, strict=True)
-                ],
-                dtype=float,
-            )
-        return self._unit
+        return np.array(
+            [
+                fingerprint(c, int(d), int(s), "smooth-sqrt")
+                for c, d, s in zip(self.counts, self.n_detected, self.n_sampled, strict=True)
+            ],
+            dtype=float,
+        )
 
     def index(self, publisherid: str) -> int:
         return int(np.flatnonzero(self.publisherid == publisherid)[0])
 
     def similarity(self, refs: list[str]) -> np.ndarray:
         """Cosine similarity of every plane to the mean fingerprint of ``refs``."""
-        unit = self.unit_fingerprints()
+        unit = self.unit_fingerprints
         ref = unit[[self.index(r) for r in refs]].mean(axis=0)
         return unit @ (ref / np.linalg.norm(ref))
 

@@ -142,7 +142,7 @@ def test_runs_as_a_normal_user() -> None:
     home.chmod(0o777)
     site = next(p for p in sys.path if p.endswith("site-packages") and Path(p).is_dir())
     code = (
-        "from pathlib import Path; from caomai_db.embedded import EmbeddedCluster, server_conf, _memory_bytes; "
+        "from pathlib import Path; from caomai_db.embedded import EmbeddedCluster; "
         f"c = EmbeddedCluster(Path('{home}') / 'pgdata'); print(c.start()); "
         "import psycopg; print(psycopg.connect(c.dsn()).execute('select current_user').fetchone()[0]); "
         "c.stop()"

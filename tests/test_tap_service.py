@@ -441,7 +441,7 @@ def test_votable_serializations_carry_the_same_values(tap: str, truth: Truth, fm
         i = truth.index(str(row["publisherID"]))
         c = truth.counts[i]
         np.testing.assert_allclose(
-            np.asarray(row["fp"], dtype=float), truth.unit_fingerprints()[i], atol=1e-6
+            np.asarray(row["fp"], dtype=float), truth.unit_fingerprints[i], atol=1e-6
         )
         assert list(np.asarray(row["counts"])) == list(c.astype(int))
         assert row["n_detected"] == truth.n_detected[i]

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import errors as pgerr
 
+from ..config import EF_SEARCH_MIN, EXACT_MAX_ROWS
 from .catalog import Catalog
 from .parse import ADQLError
 from .rewrite import Translated
@@ -46,9 +47,9 @@ class PlanSettings:
     """How similarity queries are planned (defaults measured by bench/query_bench.py)."""
 
     #: estimated surviving rows up to which the exact plan is used
-    exact_max_rows: int = 15_000
+    exact_max_rows: int = EXACT_MAX_ROWS
     #: smallest hnsw.ef_search of the index plan (recall of unfiltered queries)
-    ef_search_min: int = 1000
+    ef_search_min: int = EF_SEARCH_MIN
     #: hnsw.ef_search as a multiple of k
     ef_search_per_k: float = 2.0
 
