@@ -11,6 +11,8 @@ import json
 
 from caomai_db.config import Settings
 
+from . import shape
+
 
 def _add_selection(p: argparse.ArgumentParser) -> None:
     p.add_argument(
@@ -214,9 +216,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--shape-weight",
         type=float,
-        default=0.5,
-        help="weight of sep's measured shape features beside the embedding (loaders/shape.py; "
-        "0 = embedding only; default 0.5)",
+        default=shape.DEFAULT_WEIGHT,
+        help="weight of the measured shape features (adaptive moments) beside the embedding "
+        f"(loaders/shape.py; 0 = embedding only; default {shape.DEFAULT_WEIGHT:g})",
     )
     p.add_argument(
         "--transform",

@@ -56,6 +56,22 @@ def extract(
     the pedestal the local background subtraction removed: an object sitting in scattered
     light, on one side of a gradient or on a bright amplifier shows it (``BACKGROUNDS``).
     """
+    snr, flags = snr_boxes(data_sub, rms, x, y, size, offset)
+    return normalise(snr), flags
+
+
+def snr_boxes(
+    data_sub: np.ndarray,
+    rms: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    size: int = SIZE,
+    offset: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Steps 1, 2 and 5 above: the boxes in signal-to-noise units, before the stretch.
+
+    ``moments.py`` measures shapes on these (a linear scale); ``normalise`` makes the cutouts.
+    """
     n = len(x)
     if n == 0:
         return np.zeros((0, size, size), np.float32), np.zeros(0, np.int32)
@@ -82,7 +98,7 @@ def extract(
     noise = rms[np.clip(yc, 0, ny - 1), np.clip(xc, 0, nx - 1)].astype(np.float32)
     noise = np.where(np.isfinite(noise) & (noise > 0), noise, np.float32(1.0))
     snr = np.where(invalid, np.float32(0.0), boxes) / noise[:, None, None]
-    return normalise(snr), flags
+    return snr.astype(np.float32), flags
 
 
 def normalise(snr: np.ndarray) -> np.ndarray:

@@ -39,7 +39,7 @@ class Map1:
         if self.shape_weight == 0:
             return embedding
         if raw_shape is None or self.shape_center is None or self.shape_scale is None:
-            raise ValueError("this Map 1 uses shape features: give the objects' sep columns")
+            raise ValueError("this Map 1 uses shape features: give the objects' measured columns")
         return shape.combine(
             embedding, raw_shape, self.shape_center, self.shape_scale, self.shape_weight
         )
@@ -52,8 +52,8 @@ class Map1:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Map-1 node and distance of each normalised cutout of one file.
 
-        ``columns`` (sep's a, b, theta, flux, peak of the same objects) are needed when the
-        model uses shape features; they must be the whole file's sample (``shape.py``).
+        ``columns`` (the same objects' sep and moments columns, ``objects.COLUMNS``) are needed
+        when the model uses shape features; they must be the whole file's sample (``shape.py``).
         """
         z = encoder.encode(self.encoder, boxes, device=self.device, batch_size=batch_size)
         raw = shape.raw_features(columns) if columns is not None and self.shape_weight else None

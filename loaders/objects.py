@@ -20,12 +20,24 @@ from pathlib import Path
 
 import numpy as np
 
-from . import cutouts
+from . import cutouts, moments
 from .detect import DetectionError, DetectParams, detect
 from .images import ImageError, read_images
 
 #: Per-object columns of a FileObjects sample (besides the cutouts).
-COLUMNS = ("extension", "x", "y", "ra", "dec", "flux", "a", "b", "theta", "peak", "flag")
+COLUMNS = (
+    "extension",
+    "x",
+    "y",
+    "ra",
+    "dec",
+    "flux",
+    "a",
+    "b",
+    "theta",
+    "peak",
+    "flag",
+) + moments.NAMES
 
 
 class NoObjectsError(Exception):
@@ -103,13 +115,16 @@ def file_objects(
             local = np.argsort(keys, kind="stable")[:max_objects]
             local.sort()
             cat = det.catalog
-            boxes, cut_flags = cutouts.extract(
+            snr, cut_flags = cutouts.snr_boxes(
                 det.data_sub,
                 det.rms,
                 cat["x"][local],
                 cat["y"][local],
                 offset=det.back_offset if background == "image" else None,
             )
+            measured = moments.measure(snr)
+            boxes = cutouts.normalise(snr)
+            del snr
             ra = np.full(len(local), np.nan)
             dec = np.full(len(local), np.nan)
             if image.wcs is not None:
@@ -130,6 +145,7 @@ def file_objects(
                 "theta": cat["theta"][local],
                 "peak": cat["peak"][local],
                 "flag": cat["flag"][local] | cut_flags,
+                **measured,
             }
             all_keys = np.concatenate([keep_keys, keys[local]])
             order = np.argsort(all_keys, kind="stable")[:max_objects]

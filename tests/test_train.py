@@ -65,8 +65,10 @@ def test_train_map1_registers_model_nodes_and_files(db: str, tmp_path: Path, cap
     assert path == settings.models_dir / "m1" / "model.pt"
     assert modelstore.training_planes(settings, row) == {str(p) for p in planeids}
     map1 = Map1.from_payload(modelstore.load_payload(settings, row))
-    assert map1.som.codebook.shape == (400, 70) and map1.transform == "sqrt"
-    assert map1.shape_weight == shape.DEFAULT_WEIGHT and map1.shape_center.shape == (6,)
+    assert map1.som.codebook.shape == (400, 64 + len(shape.NAMES)) and map1.transform == "sqrt"
+    assert map1.shape_weight == shape.DEFAULT_WEIGHT and map1.shape_center.shape == (
+        len(shape.NAMES),
+    )
     assert np.all(map1.shape_scale > 0)
 
     # a second model, registered but not active; names are unique
