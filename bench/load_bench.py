@@ -213,8 +213,9 @@ def main() -> int:
         dsn = database.resolve_dsn(settings)
         dbadmin.upgrade(dsn, "head")
         files = [path] + [work / f"bench-{i:05d}.fits" for i in range(1, args.planes)]
-        for f in files[1:]:
-            os.link(path, f)
+        for f in files[1:]:  # same pixels, each its own observation (EXPNUM names it)
+            shutil.copyfile(path, f)
+            fits.setval(f, "EXPNUM", value=f.stem)
         register(dsn, files)
         counts = fpmod.counts_of(nodes[: fo.n_sampled], map1.som.n_nodes)
         fp = fpmod.fingerprint(counts, fo.n_detected, fo.n_sampled, pixels=fo.pixels)
