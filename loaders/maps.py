@@ -33,6 +33,8 @@ class Map1:
     shape_weight: float = 0.0
     shape_center: np.ndarray | None = None
     shape_scale: np.ndarray | None = None
+    #: per-feature factors (``shape.emphasis()`` when trained); None in files from before them
+    shape_emphasis: np.ndarray | None = None
 
     def inputs(self, embedding: np.ndarray, raw_shape: np.ndarray | None) -> np.ndarray:
         """What the SOM sees for these objects: the embedding, plus the shape features."""
@@ -41,7 +43,12 @@ class Map1:
         if raw_shape is None or self.shape_center is None or self.shape_scale is None:
             raise ValueError("this Map 1 uses shape features: give the objects' measured columns")
         return shape.combine(
-            embedding, raw_shape, self.shape_center, self.shape_scale, self.shape_weight
+            embedding,
+            raw_shape,
+            self.shape_center,
+            self.shape_scale,
+            self.shape_weight,
+            self.shape_emphasis,
         )
 
     def assign(
@@ -87,6 +94,7 @@ class Map1:
                 "weight": self.shape_weight,
                 "center": None if self.shape_center is None else self.shape_center.tolist(),
                 "scale": None if self.shape_scale is None else self.shape_scale.tolist(),
+                "emphasis": None if self.shape_emphasis is None else self.shape_emphasis.tolist(),
             },
         }
 
@@ -122,6 +130,7 @@ class Map1:
             shape_weight=float(feats["weight"]),
             shape_center=None if feats.get("center") is None else np.array(feats["center"]),
             shape_scale=None if feats.get("scale") is None else np.array(feats["scale"]),
+            shape_emphasis=None if feats.get("emphasis") is None else np.array(feats["emphasis"]),
         )
 
 

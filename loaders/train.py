@@ -292,6 +292,7 @@ def train_map1(
     )
     if shape_weight:
         map1.shape_center, map1.shape_scale = shape.fit_scaling(cols["shape"])
+        map1.shape_emphasis = shape.emphasis()
     som_input = map1.inputs(z, cols["shape"])
     som_report = som.fit(som_input, epochs=som_epochs, device=dev, seed=seed)
     nodes, dist = som.assign(som_input)

@@ -98,6 +98,12 @@ def test_combine_standardises_clips_and_weights() -> None:
     assert np.allclose(out[:, :3], 1.0)
     assert np.all(np.abs(out[:, 3:]) <= 0.5 * shape.CLIP + 1e-6)
     assert np.array_equal(shape.combine(emb, raw, center, scale, 0.0), emb)
+    factors = np.ones(k)
+    factors[2] = 3.0
+    boosted = shape.combine(emb, raw, center, scale, 0.5, factors)
+    assert np.allclose(boosted[:, 3 + 2], 3.0 * out[:, 3 + 2])
+    assert np.allclose(np.delete(boosted[:, 3:], 2, axis=1), np.delete(out[:, 3:], 2, axis=1))
+    assert shape.emphasis()[shape.NAMES.index("aligned")] == shape.EMPHASIS["aligned"] > 1
 
 
 def test_degenerate_measurements_give_finite_features() -> None:

@@ -70,6 +70,7 @@ def test_train_map1_registers_model_nodes_and_files(db: str, tmp_path: Path, cap
         len(shape.NAMES),
     )
     assert np.all(map1.shape_scale > 0)
+    assert np.array_equal(map1.shape_emphasis, shape.emphasis())
 
     # a second model, registered but not active; names are unique
     assert caomai([*args, "--name", "m2", "--no-activate", "--no-progress"]) == 0
