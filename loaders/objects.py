@@ -24,20 +24,10 @@ from . import cutouts, moments
 from .detect import DetectionError, DetectParams, detect
 from .images import ImageError, read_images
 
-#: Per-object columns of a FileObjects sample (besides the cutouts).
-COLUMNS = (
-    "extension",
-    "x",
-    "y",
-    "ra",
-    "dec",
-    "flux",
-    "a",
-    "b",
-    "theta",
-    "peak",
-    "flag",
-) + moments.NAMES
+#: Per-object columns of a FileObjects sample (besides the cutouts): sep's catalogue, then the
+#: adaptive moments of the cutout (``moments.NAMES``).
+CATALOGUE = ("extension", "x", "y", "ra", "dec", "flux", "a", "b", "theta", "peak", "flag")
+COLUMNS = CATALOGUE + moments.NAMES
 
 
 class NoObjectsError(Exception):
