@@ -42,24 +42,6 @@ BACKGROUNDS = ("image", "local")
 DEFAULT_BACKGROUND = "image"
 
 
-def extract(
-    data_sub: np.ndarray,
-    rms: np.ndarray,
-    x: np.ndarray,
-    y: np.ndarray,
-    size: int = SIZE,
-    offset: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Normalised cutouts (N, size, size) float32 and flag bits (edge, masked) per object.
-
-    With ``offset`` (the local background minus the image's median background), the box keeps
-    the pedestal the local background subtraction removed: an object sitting in scattered
-    light, on one side of a gradient or on a bright amplifier shows it (``BACKGROUNDS``).
-    """
-    snr, flags = snr_boxes(data_sub, rms, x, y, size, offset)
-    return normalise(snr), flags
-
-
 def snr_boxes(
     data_sub: np.ndarray,
     rms: np.ndarray,
@@ -68,7 +50,12 @@ def snr_boxes(
     size: int = SIZE,
     offset: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Steps 1, 2 and 5 above: the boxes in signal-to-noise units, before the stretch.
+    """Steps 1, 2 and 5 above: the boxes (N, size, size) in signal-to-noise units, before the
+    stretch, and flag bits (edge, masked) per object.
+
+    With ``offset`` (the local background minus the image's median background), the box keeps
+    the pedestal the local background subtraction removed: an object sitting in scattered
+    light, on one side of a gradient or on a bright amplifier shows it (``BACKGROUNDS``).
 
     ``moments.py`` measures shapes on these (a linear scale); ``normalise`` makes the cutouts.
     """
