@@ -7,6 +7,8 @@ most ``max_objects`` of them and records the total, so that the fingerprint can 
 index, so a re-run draws the same sample) and the ``max_objects`` smallest keys over the whole
 file win. That is exactly a uniform sample without replacement over all CCDs, computed one CCD
 at a time, so a 36-CCD mosaic never sits in memory and at most ``2 * max_objects`` cutouts do.
+The cutouts travel through the merge in signal-to-noise units; their adaptive moments
+(``moments.py``) and the stretch (``cutouts.normalise``) are computed once, on the final sample.
 
 A CCD that cannot be used (dead amplifier, all NaN) is skipped with a note; the file fails only
 when none of its images gives a detection.
@@ -70,10 +72,11 @@ def file_objects(
     notes: list[str] = []
     keep_keys = np.zeros(0)
     keep_cols: dict[str, np.ndarray] = {
-        c: np.zeros(0, np.int32 if c in ("extension", "flag") else np.float64) for c in COLUMNS
+        c: np.zeros(0, np.int32 if c in ("extension", "flag") else np.float64) for c in CATALOGUE
     }
     keep_ext: list[str | None] = []
-    keep_cut = np.zeros((0, cutouts.SIZE, cutouts.SIZE), np.float32)
+    # the sample's boxes in signal-to-noise units; moments and the stretch come once, at the end
+    keep_snr = np.zeros((0, cutouts.SIZE, cutouts.SIZE), np.float32)
 
     t0 = time.perf_counter()
     images = read_images(Path(path))
@@ -112,9 +115,6 @@ def file_objects(
                 cat["y"][local],
                 offset=det.back_offset if background == "image" else None,
             )
-            measured = moments.measure(snr)
-            boxes = cutouts.normalise(snr)
-            del snr
             ra = np.full(len(local), np.nan)
             dec = np.full(len(local), np.nan)
             if image.wcs is not None:
@@ -135,14 +135,13 @@ def file_objects(
                 "theta": cat["theta"][local],
                 "peak": cat["peak"][local],
                 "flag": cat["flag"][local] | cut_flags,
-                **measured,
             }
             all_keys = np.concatenate([keep_keys, keys[local]])
             order = np.argsort(all_keys, kind="stable")[:max_objects]
             keep_keys = all_keys[order]
-            keep_cols = {c: np.concatenate([keep_cols[c], new_cols[c]])[order] for c in COLUMNS}
+            keep_cols = {c: np.concatenate([keep_cols[c], new_cols[c]])[order] for c in CATALOGUE}
             keep_ext = [(keep_ext + [image.extname] * len(local))[i] for i in order]
-            keep_cut = np.concatenate([keep_cut, boxes])[order]
+            keep_snr = np.concatenate([keep_snr, snr])[order]
         del det, image
         t0 = time.perf_counter()
         t_cut += t0 - t2
@@ -153,13 +152,18 @@ def file_objects(
         raise NoObjectsError(f"{Path(path).name}: nothing detected ({why})")
     # a stable object order: by HDU, then position (object_id = row number)
     order = np.lexsort((keep_cols["x"], keep_cols["y"], keep_cols["extension"]))
+    t2 = time.perf_counter()
+    snr = keep_snr[order]
+    columns = {c: keep_cols[c][order] for c in CATALOGUE} | moments.measure(snr)
+    boxes = cutouts.normalise(snr)
+    t_cut += time.perf_counter() - t2
     return FileObjects(
         n_detected=n_detected,
         n_images=n_images,
         pixels=pixels,
-        columns={c: keep_cols[c][order] for c in COLUMNS},
+        columns=columns,
         extnames=[keep_ext[i] for i in order],
-        cutouts=np.ascontiguousarray(keep_cut[order]),
+        cutouts=np.ascontiguousarray(boxes),
         notes=notes,
         timings={"read": t_read, "detect": t_detect, "cutout": t_cut},
     )
