@@ -93,6 +93,23 @@ def node_majority(nodes: np.ndarray, labels: list[str], prefer: str | None = Non
     return {node: majority(v, prefer) for node, v in members.items()}
 
 
+def in_cell_scores(nodes: np.ndarray, bins: list[str], prefer: str) -> BinaryScores:
+    """The paper's metric: every member predicted as its cell's Good/Bad majority."""
+    cell = node_majority(nodes, bins, prefer=prefer)
+    truth = np.array([b == GOOD for b in bins])
+    return binary_scores(truth, np.array([cell[int(n)] == GOOD for n in nodes]))
+
+
+def tied_members(nodes: np.ndarray, bins: list[str]) -> int:
+    """How many members sit in cells with as many Good as Bad members."""
+    balance: Counter = Counter()
+    size: Counter = Counter()
+    for node, b in zip(nodes, bins, strict=True):
+        balance[int(node)] += 1 if b == GOOD else -1
+        size[int(node)] += 1
+    return sum(n for node, n in size.items() if balance[node] == 0)
+
+
 def fill_from_nearest(labels: dict[int, str], codebook: np.ndarray) -> dict[int, str]:
     """Every node gets a label: its own, else the nearest labelled node's (codebook space)."""
     if not labels:
@@ -122,6 +139,10 @@ class Report:
     n_train_map2: int
     n_held_out: int
     in_cell: BinaryScores | None = None
+    #: held-out exposures in cells with as many Good as Bad members (those count as Bad) ...
+    in_cell_tied: int = 0
+    #: ... and the in-cell scores if they counted as Good instead
+    in_cell_ties_good: BinaryScores | None = None
     held_out: BinaryScores | None = None
     nodes_filled: int = 0
     classes: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -152,6 +173,13 @@ class Report:
             out.append(
                 f"{f'fp_similar precision@{self.k}':24}{'-':>8}{self.precision_at_k:>19.3f}"
                 f"{'(8 classes)':>18}"
+            )
+        if self.in_cell_ties_good is not None and self.in_cell_tied:
+            g = self.in_cell_ties_good
+            out.append(
+                f"(in-cell: {self.in_cell_tied} exposures sit in tied cells and count as Bad; "
+                f"counted Good: accuracy {g.accuracy:.3f}, precision {g.precision:.3f}, "
+                f"recall {g.recall:.3f})"
             )
         if self.held_out:
             h = self.held_out
@@ -274,8 +302,10 @@ def evaluate(
         truth_good = np.array([b == GOOD for b in h_bin])
 
         # the paper's variant: majority within each cell, over the scored members
-        cell = node_majority(h_nodes, h_bin, prefer="bad")
-        report.in_cell = binary_scores(truth_good, np.array([cell[n] == GOOD for n in h_nodes]))
+        report.in_cell = in_cell_scores(h_nodes, h_bin, prefer="bad")
+        # a tie is flagged for a look (Bad); how much that rule weighs, shown beside it
+        report.in_cell_ties_good = in_cell_scores(h_nodes, h_bin, prefer=GOOD)
+        report.in_cell_tied = tied_members(h_nodes, h_bin)
 
         # stricter: labels from the training members only
         if is_train2.any():

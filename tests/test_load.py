@@ -413,6 +413,10 @@ def test_map2_labels_and_evaluation(archive: Archive, copy_db, capsys) -> None:
     assert report.in_cell.n == report.held_out.n == 9
     for scores in (report.in_cell, report.held_out):
         assert scores.tp + scores.fn == 3  # three held-out "good" exposures
+    # ties counted Good instead of Bad: every member of a tied cell flips to Good, nothing else
+    g, c = report.in_cell_ties_good, report.in_cell
+    assert g.n == 9 and g.tp >= c.tp and g.fp >= c.fp
+    assert (g.tp - c.tp) + (g.fp - c.fp) == report.in_cell_tied
     # three very different kinds: far better than chance (1/3)
     assert report.precision_at_k > 0.6
     assert report.labels_written > 0

@@ -12,7 +12,14 @@ from astropy.io import fits
 
 from loaders import cutouts, device, fingerprint
 from loaders.detect import FLAG_EDGE, DetectionError, detect
-from loaders.evaluate import binary_scores, fill_from_nearest, majority, node_majority
+from loaders.evaluate import (
+    binary_scores,
+    fill_from_nearest,
+    in_cell_scores,
+    majority,
+    node_majority,
+    tied_members,
+)
 from loaders.images import ImageHDU, read_images
 from loaders.objects import NoObjectsError, file_objects
 from loaders.som import SOM
@@ -225,3 +232,15 @@ def test_map1_node_statistics_survive_nan_shapes() -> None:
     assert stats[0]["a_median"] is None and stats[1]["a_median"] == 2.0
     assert stats[2] == {"members": 0}
     json.dumps(stats, allow_nan=False)
+
+
+def test_in_cell_ties_count_as_bad_unless_asked() -> None:
+    # cell 0: one good, one bad (a tie); cell 1: two good, one bad; cell 2: one bad
+    nodes = np.array([0, 0, 1, 1, 1, 2])
+    bins = ["good", "bad", "good", "good", "bad", "bad"]
+    bad = in_cell_scores(nodes, bins, prefer="bad")
+    assert (bad.tp, bad.fp, bad.fn, bad.tn) == (2, 1, 1, 2)
+    good = in_cell_scores(nodes, bins, prefer="good")
+    assert (good.tp, good.fp, good.fn, good.tn) == (3, 2, 0, 1)
+    assert tied_members(nodes, bins) == 2
+    assert tied_members(np.array([0, 1]), ["good", "bad"]) == 0
