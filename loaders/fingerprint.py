@@ -22,6 +22,8 @@ field: every node filled), which a shape histogram alone cannot.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from caomai_db.config import GRID_COLS, GRID_ROWS, N_NODES
@@ -37,25 +39,31 @@ def counts_of(nodes: np.ndarray, n_nodes: int = N_NODES) -> np.ndarray:
     return np.bincount(np.asarray(nodes, dtype=np.int64), minlength=n_nodes).astype(np.int64)
 
 
-def weighted(counts: np.ndarray, n_detected: int, n_sampled: int) -> np.ndarray:
-    """Expected detected objects per node."""
-    if n_sampled <= 0:
+def weighted(counts: np.ndarray, n_detected, n_sampled) -> np.ndarray:
+    """Expected detected objects per node (one image, or one row per image with arrays of
+    ``n_detected`` and ``n_sampled``)."""
+    n_sampled = np.asarray(n_sampled)
+    if np.any(n_sampled <= 0):
         raise ValueError("a fingerprint needs at least one sampled object")
-    return np.asarray(counts, np.float64) * (n_detected / n_sampled)
+    per = np.asarray(n_detected, np.float64) / n_sampled
+    return np.asarray(counts, np.float64) * np.expand_dims(per, -1)
 
 
 def fingerprint(
     counts: np.ndarray,
-    n_detected: int,
-    n_sampled: int,
+    n_detected,
+    n_sampled,
     transform: str = DEFAULT_TRANSFORM,
     rows: int = GRID_ROWS,
     cols: int = GRID_COLS,
-    pixels: int | None = None,
+    pixels=None,
 ) -> np.ndarray:
     """L2-normalised fingerprint (float32, 400 values) of one image.
 
-    ``pixels`` (valid pixels searched) is needed by the ``log-density`` transform only.
+    Also for many images at once: ``counts`` (N, 400) with arrays of ``n_detected``,
+    ``n_sampled`` (and ``pixels``) give (N, 400), row i computed exactly as image i alone
+    (the synthetic archive writes a million this way). ``pixels`` (valid pixels searched) is
+    needed by the ``log-density`` transform only.
     """
     hist = weighted(counts, n_detected, n_sampled)
     if transform == "linear":
@@ -65,21 +73,32 @@ def fingerprint(
     elif transform == "smooth-sqrt":
         v = np.sqrt(smooth(hist, rows, cols))
     elif transform == "log-density":
-        if not pixels:
+        if pixels is None or np.any(np.asarray(pixels) <= 0):
             raise ValueError("the log-density transform needs the number of pixels searched")
-        v = np.log1p(hist / (pixels / 1e6) / DENSITY_SCALE)
+        mpix = np.expand_dims(np.asarray(pixels, np.float64) / 1e6, -1)
+        v = np.log1p(hist / mpix / DENSITY_SCALE)
     else:
         raise ValueError(f"unknown fingerprint transform {transform!r}; one of {TRANSFORMS}")
-    norm = float(np.linalg.norm(v))
-    if norm == 0:
+    norm = np.linalg.norm(v, axis=-1, keepdims=True)
+    if np.any(norm == 0):
         raise ValueError("a fingerprint of no objects cannot be normalised")
     return (v / norm).astype(np.float32)
 
 
 def smooth(hist: np.ndarray, rows: int = GRID_ROWS, cols: int = GRID_COLS, sigma: float = 1.0):
-    """Spread each node's value over its grid neighbours (Gaussian kernel, total preserved)."""
+    """Spread each node's value over its grid neighbours (Gaussian kernel, total preserved).
+
+    ``hist`` is one histogram or one per row (the last axis is the nodes).
+    """
+    return np.asarray(hist, np.float64) @ _kernel(rows, cols, sigma).T
+
+
+@lru_cache(maxsize=4)
+def _kernel(rows: int, cols: int, sigma: float) -> np.ndarray:
+    """Column j: how node j's value spreads over the grid (each column sums to 1)."""
     r, c = np.divmod(np.arange(rows * cols), cols)
     d2 = (r[:, None] - r[None, :]) ** 2 + (c[:, None] - c[None, :]) ** 2
     k = np.exp(-d2 / (2 * sigma * sigma))
     k /= k.sum(axis=0, keepdims=True)
-    return k @ np.asarray(hist, np.float64)
+    k.flags.writeable = False
+    return k

@@ -244,3 +244,19 @@ def test_in_cell_ties_count_as_bad_unless_asked() -> None:
     assert (good.tp, good.fp, good.fn, good.tn) == (3, 2, 0, 1)
     assert tied_members(nodes, bins) == 2
     assert tied_members(np.array([0, 1]), ["good", "bad"]) == 0
+
+
+@pytest.mark.parametrize("transform", fingerprint.TRANSFORMS)
+def test_fingerprints_of_many_images_equal_each_image_alone(transform: str) -> None:
+    rng = np.random.default_rng(4)
+    counts = rng.poisson(0.6, size=(5, fingerprint.N_NODES))
+    n_det = np.array([300, 80, 5000, 41, 999])
+    n_samp = np.array([300, 80, 1000, 41, 400])
+    pixels = np.array([2e6, 2e6, 3.4e8, 1e6, 9e6])
+    many = fingerprint.fingerprint(counts, n_det, n_samp, transform, pixels=pixels)
+    assert many.shape == counts.shape and many.dtype == np.float32
+    for i in range(len(counts)):
+        one = fingerprint.fingerprint(counts[i], n_det[i], n_samp[i], transform, pixels=pixels[i])
+        np.testing.assert_allclose(many[i], one, rtol=1e-6, atol=1e-7)
+    with pytest.raises(ValueError, match="sampled"):
+        fingerprint.fingerprint(counts, n_det, np.array([1, 1, 0, 1, 1]))
