@@ -1103,6 +1103,40 @@ object_annotation = table(
         "distance of the object's embedding to its Map-1 node",
         ucd="stat.fit.residual",
     ),
+    # adaptive moments (loaders/moments.py, migration 0003): NULL where HSM cannot measure
+    # the object (a one-pixel cosmic ray, a blend, a noise peak)
+    col(
+        "m_sigma",
+        sa.REAL,
+        "adaptive-moment Gaussian sigma, det(M)^(1/4) (GalSim HSM); FWHM = 2.355 m_sigma for a star",
+        unit="pix",
+        ucd="phys.size.radius",
+    ),
+    col(
+        "m_e1",
+        sa.REAL,
+        "adaptive-moment ellipticity (a^2-b^2)/(a^2+b^2) times cos(2 angle from the x axis)",
+        ucd="src.ellipticity",
+    ),
+    col(
+        "m_e2",
+        sa.REAL,
+        "adaptive-moment ellipticity (a^2-b^2)/(a^2+b^2) times sin(2 angle from the x axis)",
+        ucd="src.ellipticity",
+    ),
+    col(
+        "m_rho4",
+        sa.REAL,
+        "weighted radial fourth moment: 2 for a Gaussian, lower for a flat or ring-like"
+        " (defocused) profile, higher for a cuspy one",
+        ucd="src.morph.param",
+    ),
+    col(
+        "snr",
+        sa.REAL,
+        "signal-to-noise ratio of the brightest pixel near the centre",
+        ucd="stat.snr",
+    ),
     sa.PrimaryKeyConstraint("planeid", "model_id", "object_id"),
     postgresql_partition_by="HASH (planeid)",
 )

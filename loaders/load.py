@@ -50,7 +50,7 @@ from caomai_db import database
 from caomai_db.config import Settings
 
 from . import fingerprint as fpmod
-from . import modelstore
+from . import modelstore, moments
 from .detect import DetectionError, DetectParams
 from .device import cpu_threads, pick_device
 from .images import ImageError
@@ -81,6 +81,7 @@ ANNOTATION_COLUMNS = (
     "flag",
     "map1_node",
     "map1_distance",
+    *moments.NAMES,
 )
 
 
@@ -267,6 +268,7 @@ def write_plane(
                         int(cols["flag"][i]),
                         int(result.nodes[i]),
                         float(result.distances[i]),
+                        *(_finite(cols[name][i]) for name in moments.NAMES),
                     )
                 )
         conn.execute(

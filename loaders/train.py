@@ -33,7 +33,7 @@ from caomai_db.config import GRID_COLS, GRID_ROWS, Settings
 
 from . import cutouts as cutout_mod
 from . import encoder as encoder_mod
-from . import modelstore, shape
+from . import modelstore, moments, shape
 from .detect import FLAG_EDGE, FLAG_SATURATED, DetectParams
 from .device import cpu_threads, pick_device
 from .fingerprint import DEFAULT_TRANSFORM, TRANSFORMS
@@ -62,7 +62,8 @@ def _sample_one(job: tuple[str, str, int, int, dict, str]) -> tuple[str, Any]:
         )
     except Exception as exc:  # recorded and skipped: a training set survives a bad file
         return planeid, f"{type(exc).__name__}: {exc}"
-    cols = {k: fo.columns[k] for k in ("a", "b", "flux", "peak", "flag", "x", "y", "extension")}
+    keep = ("a", "b", "flux", "peak", "flag", "x", "y", "extension", *moments.NAMES)
+    cols = {k: fo.columns[k] for k in keep}
     # per file: the common direction of the "aligned" feature is the file's own (shape.py)
     cols["shape"] = shape.raw_features(fo.columns)
     return planeid, (fo.cutouts, cols, fo.n_detected)
@@ -138,6 +139,8 @@ def _node_stats(nodes: np.ndarray, dist: np.ndarray, cols: dict[str, np.ndarray]
     stats: list[dict[str, Any]] = []
     a, b = cols["a"].astype(float), cols["b"].astype(float)
     elong = a / np.maximum(b, 1e-3)
+    sigma = cols["m_sigma"].astype(float)
+    ellip = np.hypot(cols["m_e1"].astype(float), cols["m_e2"].astype(float))
     for node in range(k):
         m = nodes == node
         n = int(m.sum())
@@ -157,6 +160,12 @@ def _node_stats(nodes: np.ndarray, dist: np.ndarray, cols: dict[str, np.ndarray]
                 ),
                 "edge_fraction": round(float(np.mean(cols["flag"][m] & FLAG_EDGE > 0)), 4),
                 "distance_mean": round(float(np.mean(dist[m])), 4),
+                # adaptive moments (moments.py); "unmeasured": HSM found no shape
+                "m_sigma_median": _median(sigma[m]),
+                "m_ellipticity_median": _median(ellip[m]),
+                "m_rho4_median": _median(cols["m_rho4"][m].astype(float)),
+                "snr_median": _median(cols["snr"][m].astype(float)),
+                "unmeasured_fraction": round(float(np.mean(~np.isfinite(sigma[m]))), 4),
             }
         )
     return stats

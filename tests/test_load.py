@@ -153,6 +153,33 @@ def test_load_writes_annotations_and_fingerprints_idempotently(archive: Archive,
         ).fetchone()
         assert 0 <= stats[0] <= stats[1] < 400 and stats[2] == 0
         assert (stats[3], stats[4]) == (1, 2) and stats[5] >= 0 and stats[6] < 200
+        # adaptive moments: every object has its S/N; the shape is all there or all NULL;
+        # bright stars give back the Gaussians load_helpers drew (sigma 1.3, 2.8, 3.5x1.2)
+        partial = conn.execute(
+            "SELECT count(*) FILTER (WHERE snr IS NULL),"
+            " count(*) FILTER (WHERE (m_sigma IS NULL) <> (m_e1 IS NULL)"
+            "   OR (m_sigma IS NULL) <> (m_e2 IS NULL) OR (m_sigma IS NULL) <> (m_rho4 IS NULL))"
+            " FROM caomai.object_annotation"
+        ).fetchone()
+        assert partial == (0, 0)
+        by_kind = {
+            kind: (sigma, ellip, n)
+            for kind, sigma, ellip, n in conn.execute(
+                "SELECT split_part(o.observationid, '-', 2),"
+                " percentile_cont(0.5) WITHIN GROUP (ORDER BY a.m_sigma),"
+                " percentile_cont(0.5) WITHIN GROUP (ORDER BY sqrt(a.m_e1^2 + a.m_e2^2)),"
+                " count(*)"
+                " FROM caomai.object_annotation AS a JOIN caom2.plane AS p USING (planeid)"
+                " JOIN caom2.observation AS o ON o.obsid = p.obsid"
+                " WHERE a.snr > 20 AND a.m_sigma IS NOT NULL GROUP BY 1"
+            ).fetchall()
+        }
+        assert set(by_kind) == {"good", "seeing", "tracking"}
+        assert all(n >= 50 for _, _, n in by_kind.values()), by_kind
+        assert 1.1 < by_kind["good"][0] < 1.5 and by_kind["good"][1] < 0.15, by_kind
+        assert 2.5 < by_kind["seeing"][0] < 3.1 and by_kind["seeing"][1] < 0.15, by_kind
+        # (3.5^2 - 1.2^2) / (3.5^2 + 1.2^2) = 0.79, sigma sqrt(3.5 x 1.2) = 2.05
+        assert by_kind["tracking"][1] > 0.65 and 1.8 < by_kind["tracking"][0] < 2.3, by_kind
         # the ADQL functions work on what the loader wrote
         pub = conn.execute("SELECT publisherid FROM caomai.fingerprint LIMIT 1").fetchone()[0]
         sim = conn.execute(

@@ -227,9 +227,18 @@ def test_map1_node_statistics_survive_nan_shapes() -> None:
         "flux": np.array([1.0, 2.0, 3.0]),
         "peak": np.array([1.0, 2.0, np.nan]),
         "flag": np.zeros(3, np.int32),
+        # HSM could not measure the first two objects (moments.py gives NaN, snr finite)
+        "m_sigma": np.array([np.nan, np.nan, 1.5]),
+        "m_e1": np.array([np.nan, np.nan, 0.3]),
+        "m_e2": np.array([np.nan, np.nan, -0.4]),
+        "m_rho4": np.array([np.nan, np.nan, 2.0]),
+        "snr": np.array([3.0, 5.0, 40.0]),
     }
     stats = _node_stats(np.array([0, 0, 1]), np.array([0.1, 0.2, 0.3]), cols, 3)
     assert stats[0]["a_median"] is None and stats[1]["a_median"] == 2.0
+    assert stats[0]["m_sigma_median"] is None and stats[0]["unmeasured_fraction"] == 1.0
+    assert stats[0]["snr_median"] == 4.0
+    assert stats[1]["m_ellipticity_median"] == 0.5 and stats[1]["unmeasured_fraction"] == 0.0
     assert stats[2] == {"members": 0}
     json.dumps(stats, allow_nan=False)
 

@@ -151,6 +151,45 @@ def test_downgrade_to_base_removes_exactly_what_upgrade_added(fresh_dsn: str) ->
     assert _catalog(fresh_dsn) == during
 
 
+def test_0003_adds_the_moment_columns_to_every_partition_and_tap_schema(fresh_dsn: str) -> None:
+    new = {"m_sigma", "m_e1", "m_e2", "m_rho4", "snr"}
+
+    def seen() -> tuple[set, set, set]:
+        with psycopg.connect(fresh_dsn) as conn:
+            parent = {
+                r[0]
+                for r in conn.execute(
+                    "SELECT column_name FROM information_schema.columns"
+                    " WHERE table_schema = 'caomai' AND table_name = 'object_annotation'"
+                ).fetchall()
+            }
+            # columns every partition has (partitions inherit what the parent gains)
+            everywhere = {
+                r[0]
+                for r in conn.execute(
+                    "SELECT a.attname FROM pg_inherits i JOIN pg_attribute a"
+                    " ON a.attrelid = i.inhrelid AND a.attnum > 0 AND NOT a.attisdropped"
+                    " WHERE i.inhparent = 'caomai.object_annotation'::regclass"
+                    " GROUP BY a.attname HAVING count(*) = 16"
+                ).fetchall()
+            }
+            published = {
+                r[0]
+                for r in conn.execute(
+                    "SELECT column_name FROM tap_schema.columns"
+                    " WHERE table_name = 'caomai.object_annotation'"
+                ).fetchall()
+            }
+        return parent & new, everywhere & new, published & new
+
+    dbadmin.upgrade(fresh_dsn, "0002")
+    assert seen() == (set(), set(), set())
+    dbadmin.upgrade(fresh_dsn, "0003")
+    assert seen() == (new, new, new)
+    dbadmin.downgrade(fresh_dsn, "0002")
+    assert seen() == (set(), set(), set())
+
+
 CADC_LIKE_CAOM2 = """
 CREATE EXTENSION vector;
 CREATE SCHEMA caom2;
