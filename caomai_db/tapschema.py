@@ -242,14 +242,17 @@ ROW_TABLES = {
 }
 
 
-def sync(conn: psycopg.Connection, *, write_rows: bool) -> Rows:
-    """Describe what exists in TAP_SCHEMA (if ``write_rows``) and grant the reader SELECT on it.
+def sync(conn: psycopg.Connection) -> Rows:
+    """Describe what exists in TAP_SCHEMA and grant the reader SELECT on what is published.
 
-    Runs inside the caller's transaction (a migration's).
+    The rows are written only where caomai created TAP_SCHEMA itself (``tap_schema_managed``
+    in caomai.meta); an archive's own TAP_SCHEMA is its TAP service's business. Runs inside
+    the caller's transaction (a migration's), after 0001 has recorded its facts.
     """
+    facts = dict(conn.execute("SELECT key, value FROM caomai.meta").fetchall())
     existing = _existing_columns(conn)
     rows = build_rows(SERVICE_TABLES, existing)
-    if write_rows:
+    if facts.get("tap_schema_managed") == "1":
         for name in reversed(ROW_TABLES):
             conn.execute(sql.SQL("DELETE FROM tap_schema.{}").format(sql.Identifier(name)))
         for name, cols in ROW_TABLES.items():
@@ -263,7 +266,6 @@ def sync(conn: psycopg.Connection, *, write_rows: bool) -> Rows:
             )
             with conn.cursor() as cur:
                 cur.executemany(stmt, [tuple(r[c] for c in cols) for r in records])
-    facts = dict(conn.execute("SELECT key, value FROM caomai.meta").fetchall())
     ours = {"caomai"}
     if facts.get("caom2_managed") == "1":
         ours.add("caom2")

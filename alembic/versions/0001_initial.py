@@ -108,7 +108,7 @@ def upgrade() -> None:
         facts["created_role"] = "1"
     op.bulk_insert(models.meta, [{"key": k, "value": v} for k, v in sorted(facts.items())])
     sqlfiles.apply(raw, "roles.sql")
-    tapschema.sync(raw, write_rows=tap_schema_managed)
+    tapschema.sync(raw)
 
 
 def downgrade() -> None:

@@ -55,8 +55,7 @@ def upgrade() -> None:
     raw = _raw()
     apply_geometry(raw)
     # TAP_SCHEMA rows as taplint wants them: "size" delimited, size = arraysize's length
-    managed = _scalar("SELECT count(*) FROM caomai.meta WHERE key = 'tap_schema_managed'")
-    tapschema.sync(raw, write_rows=bool(managed))
+    tapschema.sync(raw)
     op.execute("CREATE SCHEMA caomai_uws")
     op.execute(
         """

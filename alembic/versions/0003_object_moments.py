@@ -34,11 +34,7 @@ COLUMNS = ("m_sigma", "m_e1", "m_e2", "m_rho4", "snr")
 
 
 def _resync_tap_schema() -> None:
-    raw = op.get_bind().connection.driver_connection
-    managed = raw.execute(
-        "SELECT count(*) FROM caomai.meta WHERE key = 'tap_schema_managed'"
-    ).fetchone()[0]
-    tapschema.sync(raw, write_rows=bool(managed))
+    tapschema.sync(op.get_bind().connection.driver_connection)
 
 
 def upgrade() -> None:
