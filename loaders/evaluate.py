@@ -35,6 +35,7 @@ import psycopg
 from caomai_db import database
 from caomai_db.config import Settings
 
+from . import ceiling as ceiling_mod
 from . import labels as labels_mod
 from . import modelstore
 
@@ -150,6 +151,8 @@ class Report:
     precision_at_k_by_class: dict[str, float] = field(default_factory=dict)
     k: int = 10
     objects: dict[str, Any] | None = None
+    #: Map 2 on the simulator's own conditions (``ceiling.py``); None without them
+    ceiling: ceiling_mod.Ceiling | None = None
     seconds: float = 0.0
     labels_written: int = 0
 
@@ -187,6 +190,24 @@ class Report:
                 f"(training labels: TP {h.tp}  FP {h.fp}  TN {h.tn}  FN {h.fn}; "
                 f"{self.nodes_filled} nodes without training members took the nearest "
                 "labelled node's label)"
+            )
+        if self.ceiling:
+            c = self.ceiling
+            out += [
+                "",
+                "Truth ceiling: the same Map 2 and scoring on the conditions each exposure was "
+                "rendered with (loaders/ceiling.py)",
+                f"{'':24}{'paper':>8}{'in-cell majority':>19}{'training labels':>18}"
+                f"{'in-cell, ties Good':>20}",
+            ]
+            for metric in ("accuracy", "precision", "recall"):
+                b = getattr(c.held_out, metric) if c.held_out else float("nan")
+                out.append(
+                    f"{metric:24}{PAPER[metric]:>8.3f}{getattr(c.in_cell, metric):>19.3f}"
+                    f"{b:>18.3f}{getattr(c.in_cell_ties_good, metric):>20.3f}"
+                )
+            out.append(
+                f"{f'precision@{self.k}':24}{'-':>8}{c.precision_at_k:>19.3f}{'(8 classes)':>18}"
             )
         if self.classes:
             out += [
@@ -357,6 +378,18 @@ def evaluate(
         report.precision_at_k = float(np.mean(every)) if every else None
         report.precision_at_k_by_class = {c: float(np.mean(v)) for c, v in scores.items()}
 
+        truth_rows = [manifest[r[1]] for r in rows]
+        if ceiling_mod.has_conditions(truth_rows):
+            fitted = m2.parameters.get("som", {})  # the Map-2 recipe, as recorded by training
+            report.ceiling = ceiling_mod.truth_ceiling(
+                truth_rows,
+                is_train2,
+                held,
+                k=k,
+                epochs=int(fitted.get("epochs", 60)),
+                sigma_end=float(fitted.get("sigma_end", 0.8)),
+            )
+
         objects_path = Path(objects) if objects else truth_path.parent / "objects.csv"
         if objects_path.exists():
             held_rows = [(r[0], r[1]) for r, h in zip(rows, held, strict=True) if h]
@@ -397,6 +430,11 @@ def object_purity(
     from scipy.spatial import cKDTree
 
     truth = read_objects(path, {e for _, e in planes})
+    if planes and not truth:
+        raise ValueError(
+            f"{path}: no truth object belongs to any of the {len(planes)} held-out exposures "
+            "scored (is it the catalogue of another archive?)"
+        )
     node_kinds: dict[int, list[str]] = defaultdict(list)
     detections = matched = 0
     for planeid, exposure in planes:

@@ -27,6 +27,7 @@ def test_demo_runs_end_to_end_and_resumes(db: str, tmp_path: Path, capsys) -> No
     assert n_planes == 12 and n_fp == 12
     # the evaluation table on the held-out half, and the ADQL answer as CSV through TAP code
     assert "accuracy" in first and "precision" in first and "recall" in first
+    assert "Truth ceiling" in first  # the simulator's manifest carries the conditions
     csv_part = first.split("an ADQL query through the TAP service")[1]
     header = next(line for line in csv_part.splitlines() if line.strip().startswith("publisherID,"))
     assert header.strip().split(",") == ["publisherID", "energy_bandpassName", "sim"]

@@ -269,3 +269,49 @@ def test_fingerprints_of_many_images_equal_each_image_alone(transform: str) -> N
         np.testing.assert_allclose(many[i], one, rtol=1e-6, atol=1e-7)
     with pytest.raises(ValueError, match="sampled"):
         fingerprint.fingerprint(counts, n_det, np.array([1, 1, 0, 1, 1]))
+
+
+def _simulated_rows(classes: list[str], seed: int) -> list[dict[str, str]]:
+    """Truth-manifest rows as ``caomai simulate`` writes them (conditions only, no pixels)."""
+    from loaders.sim.conditions import draw_conditions
+
+    rows = []
+    for i, k in enumerate(classes):
+        c = draw_conditions(f"t{i:03d}", i, seed, k, np.random.default_rng([seed, i]))
+        rows.append({key: str(v) for key, v in c.row().items()})
+    return rows
+
+
+def test_truth_ceiling_separates_classes_the_conditions_separate() -> None:
+    from loaders import ceiling
+
+    kinds = ["good", "crowded", "really_bad_tracking", "bad_focus"]
+    rows = _simulated_rows([kinds[i % 4] for i in range(120)], seed=3)
+    assert ceiling.has_conditions(rows)
+    train = np.arange(120) < 60
+    result = ceiling.truth_ceiling(rows, train, ~train, k=5, epochs=30)
+    assert result.in_cell.n == 60 and result.held_out is not None
+    # these four classes change different conditions, each by a lot
+    assert result.precision_at_k > 0.9 and result.held_out.accuracy > 0.9
+    # the same conditions with the labels shuffled between exposures: chance, not a ceiling
+    rng = np.random.default_rng(0)
+    shuffled = [dict(r) for r in rows]
+    perm = rng.permutation(len(rows))
+    for r, j in zip(shuffled, perm, strict=True):
+        r["quality_class"] = rows[j]["quality_class"]
+    blind = ceiling.truth_ceiling(shuffled, train, ~train, k=5, epochs=30)
+    assert blind.precision_at_k < 0.5
+
+
+def test_truth_ceiling_depth_is_relative_to_the_band() -> None:
+    from loaders import ceiling
+
+    rows = _simulated_rows(["good"] * 6, seed=5)
+    for r, band, depth in zip(rows, "uuurrr", (22.0, 23.0, 24.0, 24.0, 25.0, 26.0), strict=True):
+        r["band"], r["mag_limit"] = band, str(depth)
+    x = ceiling.condition_matrix(rows, np.ones(6, bool))
+    # u and r exposures one magnitude either side of their band's median look the same
+    assert np.allclose(x[:3, 0], x[3:, 0])
+    assert np.allclose(x.mean(axis=0), 0, atol=1e-6)
+    # a manifest without the simulator's conditions (an expert's labels) has no ceiling
+    assert not ceiling.has_conditions([{"exposure_id": "a", "quality_class": "good"}])
