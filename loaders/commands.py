@@ -296,7 +296,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_label_node)
 
     p = sub.add_parser(
-        "evaluate", help="Good/Bad accuracy, precision, recall and fp_similar precision@k"
+        "evaluate",
+        help="Good/Bad accuracy, precision, recall and fp_similar precision@k",
+        description="Scores Map 2 and fp_similar on the held-out exposures of a truth manifest. "
+        "A manifest of `caomai simulate` also gives the truth ceiling: the same Map 2 and "
+        "scoring on the conditions each exposure was rendered with (loaders/ceiling.py).",
     )
     p.add_argument("--truth", required=True, help="truth manifest (exposures.csv)")
     p.add_argument("--objects", help="truth object catalogue (default: objects.csv beside it)")
