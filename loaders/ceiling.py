@@ -19,16 +19,21 @@ because they are histograms; these are not).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from caomai_db.config import GRID_COLS, GRID_ROWS
 
+from .scoring import (
+    GOOD,
+    BinaryScores,
+    binary,
+    binary_scores,
+    fill_from_nearest,
+    in_cell_scores,
+    node_majority,
+)
 from .som import SOM
-
-if TYPE_CHECKING:
-    from .evaluate import BinaryScores
 
 #: (manifest column, transform) of the conditions the classes act on
 CONDITIONS = (
@@ -106,15 +111,6 @@ def truth_ceiling(
 
     ``rows`` are the manifest rows of the fingerprinted exposures, in the order of the masks.
     """
-    from .evaluate import (
-        GOOD,
-        binary,
-        binary_scores,
-        fill_from_nearest,
-        in_cell_scores,
-        node_majority,
-    )
-
     x = condition_matrix(rows, train2)
     fit_on = train2 if train2.any() else held
     som = SOM(GRID_ROWS, GRID_COLS)

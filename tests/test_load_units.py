@@ -12,7 +12,9 @@ from astropy.io import fits
 
 from loaders import cutouts, device, fingerprint
 from loaders.detect import FLAG_EDGE, DetectionError, detect
-from loaders.evaluate import (
+from loaders.images import ImageHDU, read_images
+from loaders.objects import NoObjectsError, file_objects
+from loaders.scoring import (
     binary_scores,
     fill_from_nearest,
     in_cell_scores,
@@ -20,8 +22,6 @@ from loaders.evaluate import (
     node_majority,
     tied_members,
 )
-from loaders.images import ImageHDU, read_images
-from loaders.objects import NoObjectsError, file_objects
 from loaders.som import SOM
 
 from .load_helpers import render, write_exposure
