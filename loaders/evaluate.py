@@ -140,13 +140,17 @@ class Report:
             out += [
                 "",
                 "Per class (held-out, node labels from training members)",
-                f"{'class':22}{'n':>6}{'purity':>9}{'completeness':>14}{f'p@{self.k}':>8}",
+                f"{'class':22}{'n':>6}{'purity':>9}{'completeness':>14}{f'p@{self.k}':>8}"
+                + (f"{f'ceiling p@{self.k}':>16}" if self.ceiling else ""),
             ]
             for name, c in sorted(self.classes.items()):
                 pk = self.precision_at_k_by_class.get(name, float("nan"))
-                out.append(
+                line = (
                     f"{name:22}{c['n']:>6}{c['purity']:>9.3f}{c['completeness']:>14.3f}{pk:>8.3f}"
                 )
+                if self.ceiling:
+                    line += f"{self.ceiling.precision_at_k_by_class.get(name, float('nan')):>16.3f}"
+                out.append(line)
         if self.objects:
             o = self.objects
             out += [
