@@ -28,10 +28,9 @@ from .scoring import (
     GOOD,
     BinaryScores,
     binary,
-    binary_scores,
-    fill_from_nearest,
     in_cell_scores,
-    node_majority,
+    mean_precision,
+    training_label_scores,
 )
 from .som import SOM
 
@@ -56,7 +55,7 @@ class Ceiling:
     in_cell: BinaryScores  # ties counted Bad, as for the fingerprints
     in_cell_ties_good: BinaryScores
     held_out: BinaryScores | None  # node labels from the training exposures
-    precision_at_k: float
+    precision_at_k: float | None  # None only without held-out queries
     precision_at_k_by_class: dict[str, float]
 
 
@@ -85,7 +84,9 @@ def condition_matrix(rows: list[dict[str, str]], train: np.ndarray) -> np.ndarra
     return ((x - ref.mean(axis=0)) / np.where(scale > 1e-9, scale, 1.0)).astype(np.float32)
 
 
-def precision_at_k(x: np.ndarray, classes: list[str], queries: np.ndarray, k: int):
+def precision_at_k(
+    x: np.ndarray, classes: list[str], queries: np.ndarray, k: int
+) -> tuple[float | None, dict[str, float]]:
     """Share of each query's k nearest other exposures (Euclidean) that have its class."""
     cls = np.array(classes)
     per: dict[str, list[float]] = {}
@@ -94,8 +95,7 @@ def precision_at_k(x: np.ndarray, classes: list[str], queries: np.ndarray, k: in
         d[i] = np.inf
         top = np.argsort(d, kind="stable")[:k]
         per.setdefault(cls[i], []).append(float(np.mean(cls[top] == cls[i])))
-    every = [s for v in per.values() for s in v]
-    return float(np.mean(every)), {c: float(np.mean(v)) for c, v in per.items()}
+    return mean_precision(per)
 
 
 def truth_ceiling(
@@ -122,10 +122,7 @@ def truth_ceiling(
     held_out = None
     if train2.any():
         t_bin = [binary(c) for c, t in zip(cls, train2, strict=True) if t]
-        labels = fill_from_nearest(node_majority(nodes[train2], t_bin, prefer="bad"), som.codebook)
-        held_out = binary_scores(
-            np.array([b == GOOD for b in h_bin]), np.array([labels[n] == GOOD for n in h_nodes])
-        )
+        held_out = training_label_scores(nodes[train2], t_bin, h_nodes, h_bin, som.codebook)
     p, by_class = precision_at_k(x, cls, held, k)
     return Ceiling(
         in_cell=in_cell_scores(h_nodes, h_bin, prefer="bad"),

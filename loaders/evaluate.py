@@ -42,12 +42,13 @@ from .scoring import (
     GOOD,
     BinaryScores,
     binary,
-    binary_scores,
     fill_from_nearest,
     in_cell_scores,
     majority,
+    mean_precision,
     node_majority,
     tied_members,
+    training_label_scores,
 )
 
 PAPER = {"accuracy": 0.958, "precision": 0.929, "recall": 0.991}
@@ -251,7 +252,6 @@ def evaluate(
         h_nodes = nodes[held]
         h_cls = [c for c, h in zip(cls, held, strict=True) if h]
         h_bin = [binary(c) for c in h_cls]
-        truth_good = np.array([b == GOOD for b in h_bin])
 
         # the paper's variant: majority within each cell, over the scored members
         report.in_cell = in_cell_scores(h_nodes, h_bin, prefer="bad")
@@ -263,11 +263,9 @@ def evaluate(
         if is_train2.any():
             t_nodes = nodes[is_train2]
             t_cls = [c for c, t in zip(cls, is_train2, strict=True) if t]
-            bin_labels = node_majority(t_nodes, [binary(c) for c in t_cls], prefer="bad")
-            filled_bin = fill_from_nearest(bin_labels, codebook)
-            report.nodes_filled = int(sum(1 for n in set(h_nodes.tolist()) if n not in bin_labels))
-            report.held_out = binary_scores(
-                truth_good, np.array([filled_bin[n] == GOOD for n in h_nodes])
+            report.nodes_filled = len(set(h_nodes.tolist()) - set(t_nodes.tolist()))
+            report.held_out = training_label_scores(
+                t_nodes, [binary(c) for c in t_cls], h_nodes, h_bin, codebook
             )
             class_labels = node_majority(t_nodes, t_cls)
             filled = fill_from_nearest(class_labels, codebook)
@@ -305,9 +303,7 @@ def evaluate(
             if found:
                 scores[c].append(np.mean([by_id[str(f[0])] == c for f in found]))
         conn.commit()
-        every = [s for v in scores.values() for s in v]
-        report.precision_at_k = float(np.mean(every)) if every else None
-        report.precision_at_k_by_class = {c: float(np.mean(v)) for c, v in scores.items()}
+        report.precision_at_k, report.precision_at_k_by_class = mean_precision(scores)
 
         truth_rows = [manifest[r[1]] for r in rows]
         if ceiling_mod.has_conditions(truth_rows):

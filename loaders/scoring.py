@@ -95,3 +95,29 @@ def fill_from_nearest(labels: dict[int, str], codebook: np.ndarray) -> dict[int,
 
 def binary(label: str) -> str:
     return "good" if label == GOOD else "bad"
+
+
+def training_label_scores(
+    train_nodes: np.ndarray,
+    train_bins: list[str],
+    held_nodes: np.ndarray,
+    held_bins: list[str],
+    codebook: np.ndarray,
+) -> BinaryScores:
+    """Held-out exposures predicted by their node's Good/Bad majority over *training* members.
+
+    A tie counts Bad, and a node without training members takes the nearest labelled node's
+    label (``fill_from_nearest``): what an expert who labelled the map once would have given.
+    """
+    labels = fill_from_nearest(node_majority(train_nodes, train_bins, prefer="bad"), codebook)
+    return binary_scores(
+        np.array([b == GOOD for b in held_bins]),
+        np.array([labels[int(n)] == GOOD for n in held_nodes]),
+    )
+
+
+def mean_precision(per_class: dict[str, list[float]]) -> tuple[float | None, dict[str, float]]:
+    """Precision@k over every query (None without queries) and per class."""
+    every = [s for v in per_class.values() for s in v]
+    overall = float(np.mean(every)) if every else None
+    return overall, {c: float(np.mean(v)) for c, v in per_class.items()}
