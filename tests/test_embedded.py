@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,6 +35,7 @@ def home() -> Path:
     path = Path(tempfile.mkdtemp(prefix="caomai-emb-"))
     yield path
     EmbeddedCluster(path / "pgdata").stop()
+    shutil.rmtree(path, ignore_errors=True)  # 46 MB of cluster per test otherwise stays in /tmp
 
 
 def _run(home: Path, *args: str) -> subprocess.CompletedProcess:
@@ -147,25 +149,28 @@ def test_runs_as_a_normal_user() -> None:
         "import psycopg; print(psycopg.connect(c.dsn()).execute('select current_user').fetchone()[0]); "
         "c.stop()"
     )
-    result = subprocess.run(
-        ["/usr/bin/python3", "-c", code],
-        user=user,
-        group=user,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        cwd="/",
-        env={
-            "PATH": "/usr/bin:/bin",
-            "HOME": str(home),
-            "PYTHONPATH": f"{Path(__file__).parents[1]}:{site}",
-        },
-    )
-    if "Permission denied" in result.stderr and "site-packages" in result.stderr:
-        pytest.skip("the environment's packages are not readable by another user here")
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1] == "postgres"
-    owner = (home / "pgdata").stat().st_uid
-    import pwd
+    try:
+        result = subprocess.run(
+            ["/usr/bin/python3", "-c", code],
+            user=user,
+            group=user,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            cwd="/",
+            env={
+                "PATH": "/usr/bin:/bin",
+                "HOME": str(home),
+                "PYTHONPATH": f"{Path(__file__).parents[1]}:{site}",
+            },
+        )
+        if "Permission denied" in result.stderr and "site-packages" in result.stderr:
+            pytest.skip("the environment's packages are not readable by another user here")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip().splitlines()[-1] == "postgres"
+        owner = (home / "pgdata").stat().st_uid
+        import pwd
 
-    assert pwd.getpwuid(owner).pw_name == user
+        assert pwd.getpwuid(owner).pw_name == user
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
