@@ -103,7 +103,7 @@ class Report:
         if self.precision_at_k is not None:
             out.append(
                 f"{f'fp_similar precision@{self.k}':24}{'-':>8}{self.precision_at_k:>19.3f}"
-                f"{'(8 classes)':>18}"
+                f"{f'({len(self.precision_at_k_by_class)} classes)':>18}"
             )
         if self.in_cell_ties_good is not None and self.in_cell_tied:
             g = self.in_cell_ties_good
@@ -134,8 +134,9 @@ class Report:
                     f"{metric:24}{PAPER[metric]:>8.3f}{getattr(c.in_cell, metric):>19.3f}"
                     f"{b:>18.3f}{getattr(c.in_cell_ties_good, metric):>20.3f}"
                 )
+            n_classes = f"({len(c.precision_at_k_by_class)} classes)"
             out.append(
-                f"{f'precision@{self.k}':24}{'-':>8}{c.precision_at_k:>19.3f}{'(8 classes)':>18}"
+                f"{f'precision@{self.k}':24}{'-':>8}{c.precision_at_k:>19.3f}{n_classes:>18}"
             )
         if self.classes:
             out += [

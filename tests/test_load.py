@@ -449,5 +449,6 @@ def test_map2_labels_and_evaluation(archive: Archive, copy_db, capsys) -> None:
     assert report.labels_written > 0
     text = report.render()
     assert "0.958" in text and "in-cell majority" in text and "precision@5" in text
+    assert "(3 classes)" in text  # the archive's three kinds, counted, not a fixed figure
     # this truth has labels only, not the simulator's conditions: no truth ceiling to show
     assert report.ceiling is None and "Truth ceiling" not in text
