@@ -842,10 +842,11 @@ model = table(
 )
 sa.Index("ux_model_active_kind", model.c.kind, unique=True, postgresql_where=model.c.active)
 
-map_node = table(
+map_node_store = table(
     caomai_metadata,
-    "caomai.map_node",
-    "the 400 nodes of each map: grid position, members, prototype and expert label",
+    "caomai.map_node_store",
+    "what training wrote for the 400 nodes of each map (published through the caomai.map_node"
+    " view, which recomputes every member figure from public planes only)",
     col(
         "model_id",
         sa.Integer,
@@ -898,6 +899,12 @@ map_node = table(
     col("label_source", sa.Text, "who or what set the label (expert name, truth-majority, ...)"),
     col("labeled_at", sa.DateTime(timezone=True), "when the label was set", xtype="timestamp"),
     col("stats", pg.JSONB, "shape and content statistics of the members (JSON)"),
+    col(
+        "thumbnail_planeid",
+        pg.UUID(as_uuid=True),
+        "the plane the thumbnail was cut from: the view shows the thumbnail only while it is public",
+    ),
+    published=False,
 )
 
 fingerprint = table(
@@ -1561,6 +1568,53 @@ fingerprint_real = table(
     published=False,
 )
 
+map_node = table(
+    views_metadata,
+    "caomai.map_node",
+    "the 400 nodes of each map: grid position, members, prototype and expert label; every member"
+    " figure counts public planes only, recomputed at query time",
+    col("model_id", sa.Integer, "model the node belongs to", principal=True, indexed=True),
+    col(
+        "node_id",
+        sa.SmallInteger,
+        "node number 0..399 (row * grid_cols + col)",
+        principal=True,
+        indexed=True,
+        ucd="meta.id",
+    ),
+    col("grid_row", sa.SmallInteger, "row of the node on the map grid", principal=True),
+    col("grid_col", sa.SmallInteger, "column of the node on the map grid", principal=True),
+    col(
+        "member_count",
+        sa.BigInteger,
+        "map2: public images placed on the node now; map1: training cutouts (all from planes"
+        " public when the map was trained) in the node",
+        principal=True,
+        ucd="meta.number",
+    ),
+    col(
+        "codebook",
+        pg.ARRAY(sa.REAL),
+        "the node's weight vector in the space the map was fitted on (fitted on public planes only)",
+    ),
+    col(
+        "thumbnail",
+        sa.LargeBinary,
+        "PNG of the node's prototype (the public member nearest the node); NULL once that plane is"
+        " not public",
+    ),
+    col("label", sa.Text, "expert label of the node; every member inherits it", principal=True),
+    col("label_source", sa.Text, "who or what set the label (expert name, truth-majority, ...)"),
+    col("labeled_at", sa.DateTime(timezone=True), "when the label was set", xtype="timestamp"),
+    col(
+        "stats",
+        pg.JSONB,
+        "statistics of the members (JSON); for map2 members, nearest_members (planeIDs) and"
+        " distance_mean are over public planes, recomputed at query time",
+    ),
+    table_type="view",
+)
+
 #: Joins TOPCAT shows: (from table, from column(s)) -> (target table, target column(s)).
 FOREIGN_KEYS: list[tuple[str, tuple[str, ...], str, tuple[str, ...], str]] = [
     ("caom2.Plane", ("obsID",), "caom2.Observation", ("obsID",), "planes of an observation"),
@@ -1586,8 +1640,16 @@ FOREIGN_KEYS: list[tuple[str, tuple[str, ...], str, tuple[str, ...], str]] = [
 ]
 
 CAOM2_TABLES = [observation, plane, artifact]
-CAOMAI_TABLES = [meta, model, map_node, fingerprint, object_annotation, load_run, load_queue]
-VIEWS = [obscore, fingerprint_real]
+CAOMAI_TABLES = [
+    meta,
+    model,
+    map_node_store,
+    fingerprint,
+    object_annotation,
+    load_run,
+    load_queue,
+]
+VIEWS = [obscore, fingerprint_real, map_node]
 
 # ---------------------------------------------------------------------------------------------
 # TAP_SCHEMA 1.1 (created only when the database has none; an archive keeps its own).

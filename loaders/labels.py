@@ -56,7 +56,7 @@ def label_node(
             raise ValueError("the label is empty; use --clear to remove a label")
         source = None if label is None else (source or f"expert:{getpass.getuser()}")
         cur = conn.execute(
-            "UPDATE caomai.map_node SET label = %s, label_source = %s,"
+            "UPDATE caomai.map_node_store SET label = %s, label_source = %s,"
             " labeled_at = CASE WHEN %s::text IS NULL THEN NULL ELSE now() END"
             " WHERE model_id = %s AND node_id = %s",
             (label, source, label, row.model_id, node_id),
@@ -88,7 +88,7 @@ def apply_labels(conn, model_id: int, labels: dict[int, str], source: str) -> in
     n = 0
     for node_id, label in sorted(labels.items()):
         n += conn.execute(
-            "UPDATE caomai.map_node SET label = %s, label_source = %s, labeled_at = now()"
+            "UPDATE caomai.map_node_store SET label = %s, label_source = %s, labeled_at = now()"
             " WHERE model_id = %s AND node_id = %s",
             (label, source, model_id, node_id),
         ).rowcount

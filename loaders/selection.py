@@ -17,7 +17,8 @@ from urllib.parse import unquote, urlsplit
 import psycopg
 
 BASE = """
-SELECT p.planeid, a.uri, o.observationid, p.publisherid
+SELECT p.planeid, a.uri, o.observationid, p.publisherid,
+       (p.metarelease IS NULL OR p.metarelease <= now()) AS public
   FROM caom2.plane AS p
   JOIN caom2.observation AS o ON o.obsid = p.obsid
   JOIN LATERAL (
@@ -33,6 +34,9 @@ class PlaneFile:
     path: Path
     observation_id: str
     publisherid: str
+    #: metaRelease NULL or passed (the TAP access rule): only such planes may train a map,
+    #: whose codebooks, thumbnails and statistics are published
+    public: bool = True
 
 
 def file_path(uri: str) -> Path:
@@ -77,4 +81,4 @@ def select_planes(
             raise ValueError(f"--planes: {str(exc).strip()}") from exc
     else:
         rows = conn.execute(BASE + " ORDER BY o.observationid, p.productid").fetchall()
-    return [PlaneFile(r[0], file_path(r[1]), r[2], r[3]) for r in rows]
+    return [PlaneFile(r[0], file_path(r[1]), r[2], r[3], r[4]) for r in rows]

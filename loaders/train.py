@@ -8,6 +8,11 @@ a prototype thumbnail and shape statistics per node.
 Map 2: fit a 20x20 SOM on the fingerprints the active Map 1 produced for the selected planes,
 register it with the codebook (the node's prototype fingerprint), member counts and a preview
 of the member image nearest each node, then place *every* fingerprint of that Map 1 on it.
+
+Both maps train on public planes only (metaRelease NULL or passed): their codebooks, thumbnails
+and node statistics are published in ``caomai.map_node``, and a codebook fitted on a hidden
+image approximates it. Proprietary planes are still placed on the maps; the view publishes
+their nodes' member figures from public planes only (migration 0004).
 """
 
 from __future__ import annotations
@@ -120,6 +125,10 @@ def sample_cutouts(
     used = [used[i] for i in order]
     all_boxes = np.concatenate(boxes)
     all_cols = {k: np.concatenate([c[k] for c in cols]) for k in cols[0]}
+    # which plane each cutout came from (a thumbnail names its plane: see migration 0004)
+    all_cols["plane"] = np.concatenate(
+        [np.full(len(b), i, dtype=np.int32) for i, b in enumerate(boxes)]
+    )
     if len(all_boxes) > n_cutouts:
         pick = np.sort(np.random.default_rng(seed).choice(len(all_boxes), n_cutouts, replace=False))
         all_boxes = all_boxes[pick]
@@ -176,9 +185,13 @@ def _write_nodes(
     model_id: int,
     som: SOM,
     counts: np.ndarray,
-    thumbnails: dict[int, bytes],
+    thumbnails: dict[int, tuple[bytes, Any]],
     stats: list[dict[str, Any]],
 ) -> None:
+    """The nodes as training saw them; ``caomai.map_node`` publishes them (public planes only).
+
+    ``thumbnails``: node -> (PNG, planeID it was cut from).
+    """
     rows = []
     for node in range(som.n_nodes):
         r, c = divmod(node, som.cols)
@@ -190,14 +203,16 @@ def _write_nodes(
                 c,
                 int(counts[node]),
                 [float(v) for v in som.codebook[node]],
-                thumbnails.get(node),
+                thumbnails[node][0] if node in thumbnails else None,
                 json.dumps(stats[node], allow_nan=False),
+                thumbnails[node][1] if node in thumbnails else None,
             )
         )
     with conn.cursor() as cur:
         cur.executemany(
-            "INSERT INTO caomai.map_node (model_id, node_id, grid_row, grid_col, member_count,"
-            " codebook, thumbnail, stats) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            "INSERT INTO caomai.map_node_store (model_id, node_id, grid_row, grid_col,"
+            " member_count, codebook, thumbnail, stats, thumbnail_planeid)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
             rows,
         )
 
@@ -247,6 +262,12 @@ def train_map1(
         conn.rollback()
     if not chosen:
         raise RuntimeError("no planes selected for training (check --planes/--files)")
+    chosen, hidden = _public(chosen)
+    if not chosen:
+        raise RuntimeError(
+            f"no public planes selected for training: the {hidden} selected are proprietary,"
+            " and a map publishes what it is trained on"
+        )
     if max_planes and len(chosen) > max_planes:
         pick = np.sort(np.random.default_rng(seed).choice(len(chosen), max_planes, replace=False))
         chosen = [chosen[i] for i in pick]
@@ -263,7 +284,8 @@ def train_map1(
     timings["sample_s"] = round(time.perf_counter() - t0, 2)
     print(
         f"map1: {len(boxes)} cutouts from {len(used)} planes"
-        + (f" ({len(failed)} planes failed)" if failed else ""),
+        + (f" ({len(failed)} planes failed)" if failed else "")
+        + (f"; {hidden} proprietary planes left out" if hidden else ""),
         file=sys.stderr,
     )
 
@@ -308,11 +330,12 @@ def train_map1(
     timings["som_s"] = round(time.perf_counter() - t2, 2)
 
     counts = np.bincount(nodes, minlength=som.n_nodes)
-    thumbs: dict[int, bytes] = {}
+    thumbs: dict[int, tuple[bytes, Any]] = {}
     for node in np.flatnonzero(counts):
         members = np.flatnonzero(nodes == node)
         nearest = members[np.argmin(dist[members])]
-        thumbs[int(node)] = cutout_mod.to_png(boxes[nearest])
+        plane = used[int(cols["plane"][nearest])]
+        thumbs[int(node)] = (cutout_mod.to_png(boxes[nearest]), plane)
     stats = _node_stats(nodes, dist, cols, som.n_nodes)
 
     directory = modelstore.model_dir(settings, name)
@@ -408,8 +431,8 @@ def train_map2(
         if conn.execute("SELECT 1 FROM caomai.model WHERE name = %s", (name,)).fetchone():
             raise modelstore.ModelError(f"a model named {name!r} exists already")
         all_rows = conn.execute(
-            "SELECT f.planeid, f.fp FROM caomai.fingerprint AS f WHERE f.model_id = %s"
-            " ORDER BY f.planeid",
+            "SELECT f.planeid, f.fp, (f.metarelease IS NULL OR f.metarelease <= now())"
+            " FROM caomai.fingerprint AS f WHERE f.model_id = %s ORDER BY f.planeid",
             (parent.model_id,),
         ).fetchall()
         if planes or files:
@@ -423,15 +446,20 @@ def train_map2(
         )
     ids = [r[0] for r in all_rows]
     fps = np.stack([np.asarray(r[1].to_numpy(), np.float32) for r in all_rows])
-    train_mask = np.array([pid in wanted for pid in ids])
+    public = np.array([bool(r[2]) for r in all_rows])
+    wanted_mask = np.array([pid in wanted for pid in ids])
+    train_mask = wanted_mask & public
+    hidden = int((wanted_mask & ~public).sum())
     if train_mask.sum() < 2:
-        raise RuntimeError("fewer than 2 fingerprints selected to train Map 2")
+        raise RuntimeError(
+            "fewer than 2 public fingerprints selected to train Map 2"
+            + (f" ({hidden} proprietary ones are never used for training)" if hidden else "")
+        )
     t0 = time.perf_counter()
     som = SOM(GRID_ROWS, GRID_COLS)
     report = som.fit(fps[train_mask], epochs=epochs, sigma_end=sigma_end, device=dev, seed=seed)
     seconds = round(time.perf_counter() - t0, 2)
     nodes, dist = som.assign(fps)
-    counts = np.bincount(nodes, minlength=som.n_nodes)
     train_counts = np.bincount(nodes[train_mask], minlength=som.n_nodes)
 
     paths: dict[Any, str] = {}
@@ -440,33 +468,26 @@ def train_map2(
             for pid, uri in conn.execute(
                 "SELECT a.planeid, min(a.uri) FROM caom2.artifact AS a WHERE a.planeid = ANY(%s)"
                 " AND a.producttype = 'science' GROUP BY a.planeid",
-                (ids,),
+                ([ids[i] for i in np.flatnonzero(train_mask)],),
             ).fetchall():
                 if uri.startswith("file://"):
                     paths[pid] = uri[len("file://") :]
-    thumbs: dict[int, bytes] = {}
+    # what is stored per node comes from the training (public) members only; the member
+    # figures TAP users see are recomputed over public planes by the caomai.map_node view
+    thumbs: dict[int, tuple[bytes, Any]] = {}
     stats: list[dict[str, Any]] = []
     for node in range(som.n_nodes):
-        members = np.flatnonzero(nodes == node)
-        if len(members) == 0:
-            stats.append({"members": 0, "training_members": 0})
+        members = np.flatnonzero((nodes == node) & train_mask)
+        stats.append({"training_members": int(train_counts[node])})
+        if len(members) == 0 or not thumbnails:
             continue
         order = members[np.argsort(dist[members])]
-        stats.append(
-            {
-                "members": int(len(members)),
-                "training_members": int(train_counts[node]),
-                "nearest_members": [str(ids[i]) for i in order[:5]],
-                "distance_mean": round(float(dist[members].mean()), 4),
-            }
-        )
-        if thumbnails:
-            for i in order[:3]:
-                if ids[i] in paths:
-                    png = _preview(paths[ids[i]])
-                    if png:
-                        thumbs[node] = png
-                        break
+        for i in order[:3]:
+            if ids[i] in paths:
+                png = _preview(paths[ids[i]])
+                if png:
+                    thumbs[node] = (png, ids[i])
+                    break
 
     map2 = Map2(som)
     directory = modelstore.model_dir(settings, name)
@@ -476,7 +497,6 @@ def train_map2(
     modelstore.write_training_planes(directory, [str(ids[i]) for i in np.flatnonzero(train_mask)])
     parameters = {
         "fingerprints": int(train_mask.sum()),
-        "placed": len(ids),
         "parent": parent.name,
         "selection": {"planes": planes, "files": len(files or [])},
         "som": report.to_dict(),
@@ -498,7 +518,7 @@ def train_map2(
                 parent_id=parent.model_id,
                 description=description,
             )
-            _write_nodes(conn, model_id, som, counts, thumbs, stats)
+            _write_nodes(conn, model_id, som, train_counts, thumbs, stats)
             place_fingerprints(conn, parent.model_id, model_id, ids, nodes, dist)
         row = (
             modelstore.activate(conn, model_id)
@@ -507,11 +527,19 @@ def train_map2(
         )
     print(
         f"map2 model {name!r} (model_id {row.model_id}): trained on {int(train_mask.sum())} "
-        f"fingerprints in {seconds:.1f} s, {len(ids)} placed, {report.nodes_used} nodes used, "
+        f"public fingerprints in {seconds:.1f} s"
+        + (f" ({hidden} proprietary left out)" if hidden else "")
+        + f", {len(ids)} placed, {report.nodes_used} nodes used, "
         f"topographic error {report.topographic_error:.3f}" + ("; active" if row.active else ""),
         file=sys.stderr,
     )
     return row
+
+
+def _public(chosen: list[PlaneFile]) -> tuple[list[PlaneFile], int]:
+    """The public planes of a selection, and how many proprietary ones were left out."""
+    public = [p for p in chosen if p.public]
+    return public, len(chosen) - len(public)
 
 
 def place_fingerprints(
