@@ -263,9 +263,7 @@ def test_map1_trains_on_public_planes_and_hides_a_thumbnail_gone_private(
             )
             conn.commit()
         settings = Settings.from_env(dsn)
-        row = train_map1(
-            settings, n_cutouts=600, epochs=1, som_epochs=5, workers=1, progress=False
-        )
+        row = train_map1(settings, n_cutouts=600, epochs=1, som_epochs=5, workers=1, progress=False)
         trained = modelstore.training_planes(settings, row)
         assert trained and not (trained & {str(h) for h in hidden})
         assert row.parameters["planes"] == len(ids) - len(hidden)

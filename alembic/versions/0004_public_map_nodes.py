@@ -123,9 +123,7 @@ def upgrade() -> None:
         "UPDATE caomai.map_node_store AS s SET thumbnail = NULL FROM caomai.model AS m"
         " WHERE m.model_id = s.model_id AND m.kind = 'map2'"
     )
-    op.execute(
-        "UPDATE caomai.model SET parameters = parameters - 'placed' WHERE kind = 'map2'"
-    )
+    op.execute("UPDATE caomai.model SET parameters = parameters - 'placed' WHERE kind = 'map2'")
     tapschema.sync(_raw())
 
 
