@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..adql import udfs
 from ..config import Settings
@@ -43,6 +44,40 @@ def _base(request: Request, settings_base: str | None) -> str:
     if settings_base:
         return settings_base.rstrip("/")
     return str(request.base_url).rstrip("/") + "/tap"
+
+
+class InternalErrors:
+    """An unexpected exception becomes a 500 error VOTable, and the request ends there.
+
+    Starlette's catch-all handler (``exception_handler(Exception)``) sends its response and
+    then raises the exception again, and uvicorn closes the connection: a client's next
+    request on the same keep-alive connection was reset.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:
+            if started:  # too late for an error document: let the server close the connection
+                raise
+            log.exception("unexpected error on %s", scope.get("path"))
+            out = error_output(f"internal error ({type(exc).__name__}): {exc}", 500)
+            await Response(out.body, out.status, media_type=out.content_type)(
+                scope, receive, send
+            )
 
 
 def create_app(settings: Settings, *, base_url: str | None = None, workers: int = 2) -> FastAPI:
@@ -76,11 +111,7 @@ def create_app(settings: Settings, *, base_url: str | None = None, workers: int 
     def jobs() -> uws.JobStore:
         return state["jobs"]  # type: ignore[return-value]
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unexpected error on %s", request.url.path)
-        out = error_output(f"internal error ({type(exc).__name__}): {exc}", 500)
-        return Response(out.body, out.status, media_type=out.content_type)
+    app.add_middleware(InternalErrors)
 
     @app.exception_handler(uws.JobError)
     async def _job_error(request: Request, exc: uws.JobError) -> Response:
