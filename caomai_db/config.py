@@ -10,6 +10,13 @@ Commands read `Settings.from_env()` once and pass the object on, so nothing else
   the read-only role ``caomai_reader`` as user).
 - ``CAOMAI_UWS_DSN``: how the TAP service stores its asynchronous jobs (default: the DSN above
   with the role ``caomai_uws``, which may write ``caomai_uws.job`` and nothing else).
+- ``CAOMAI_UWS_LEASE`` / ``CAOMAI_UWS_HEARTBEAT`` (seconds): how long a server's claim on a
+  running asynchronous job lasts without renewal, and how often it renews it.
+- ``CAOMAI_UWS_OWNER_HEADER``: the request header that names the owner of asynchronous jobs,
+  for a deployment whose authenticating proxy sets it (e.g. ``X-Remote-User``); unset, owners
+  are anonymous clients told apart by a cookie.
+- ``CAOMAI_UWS_MAX_PARAM_BYTES`` / ``CAOMAI_UWS_MAX_JOBS``: size of one job's parameters and
+  number of jobs one owner may keep.
 """
 
 from __future__ import annotations
@@ -71,6 +78,19 @@ class Settings:
     exact_max_rows: int = EXACT_MAX_ROWS
     #: smallest hnsw.ef_search of a similarity query through the index (recall vs. speed)
     ef_search_min: int = EF_SEARCH_MIN
+    #: a server's claim (lease) on a running job lasts this long unless renewed, seconds; a job
+    #: whose lease ran out (its server died) is queued again once, by whichever server sees it
+    uws_lease_s: int = 60
+    #: how often a server renews the leases of the jobs it runs and looks for work, seconds
+    uws_heartbeat_s: int = 5
+    #: header an authenticating proxy sets to the user's name (e.g. X-Remote-User); it names
+    #: the owner of asynchronous jobs. None: anonymous owners, told apart by a cookie. Enable
+    #: it only behind a proxy that sets or strips it, otherwise clients can claim any name.
+    uws_owner_header: str | None = None
+    #: total size of one job's parameters (the query included), bytes; jobs are kept for days
+    uws_max_param_bytes: int = 256 * 1024
+    #: how many jobs (in any phase, until destroyed or deleted) one owner may keep
+    uws_max_jobs: int = 100
 
     @classmethod
     def from_env(cls, dsn: str | None = None) -> Settings:
@@ -88,6 +108,11 @@ class Settings:
             job_retention_s=_env_int("CAOMAI_JOB_RETENTION_DAYS", 7) * 86400,
             exact_max_rows=_env_int("CAOMAI_EXACT_MAX_ROWS", EXACT_MAX_ROWS),
             ef_search_min=_env_int("CAOMAI_EF_SEARCH_MIN", EF_SEARCH_MIN),
+            uws_lease_s=_env_int("CAOMAI_UWS_LEASE", 60),
+            uws_heartbeat_s=_env_int("CAOMAI_UWS_HEARTBEAT", 5),
+            uws_owner_header=os.environ.get("CAOMAI_UWS_OWNER_HEADER") or None,
+            uws_max_param_bytes=_env_int("CAOMAI_UWS_MAX_PARAM_BYTES", 256 * 1024),
+            uws_max_jobs=_env_int("CAOMAI_UWS_MAX_JOBS", 100),
         )
 
     def with_dsn(self, dsn: str | None) -> Settings:

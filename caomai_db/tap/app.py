@@ -7,13 +7,16 @@ parameter names are case-insensitive. Query errors are VOTable error documents w
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..adql import udfs
 from ..config import Settings
@@ -45,6 +48,38 @@ def _base(request: Request, settings_base: str | None) -> str:
     return str(request.base_url).rstrip("/") + "/tap"
 
 
+class InternalErrors:
+    """An unexpected exception becomes a 500 error VOTable, and the request ends there.
+
+    Starlette's catch-all handler (``exception_handler(Exception)``) sends its response and
+    then raises the exception again, and uvicorn closes the connection: a client's next
+    request on the same keep-alive connection was reset.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:
+            if started:  # too late for an error document: let the server close the connection
+                raise
+            log.exception("unexpected error on %s", scope.get("path"))
+            out = error_output(f"internal error ({type(exc).__name__}): {exc}", 500)
+            await Response(out.body, out.status, media_type=out.content_type)(scope, receive, send)
+
+
 def create_app(settings: Settings, *, base_url: str | None = None, workers: int = 2) -> FastAPI:
     """The ASGI app; the service (pools, job threads) starts with it and stops with it."""
     state: dict[str, object] = {}
@@ -53,6 +88,7 @@ def create_app(settings: Settings, *, base_url: str | None = None, workers: int 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         service = await run_in_threadpool(TapService, settings)
         jobs = uws.JobStore(service, workers=workers)
+        jobs.changed.bind(asyncio.get_running_loop())
         await run_in_threadpool(jobs.start)
         state["service"], state["jobs"] = service, jobs
         try:
@@ -76,11 +112,7 @@ def create_app(settings: Settings, *, base_url: str | None = None, workers: int 
     def jobs() -> uws.JobStore:
         return state["jobs"]  # type: ignore[return-value]
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unexpected error on %s", request.url.path)
-        out = error_output(f"internal error ({type(exc).__name__}): {exc}", 500)
-        return Response(out.body, out.status, media_type=out.content_type)
+    app.add_middleware(InternalErrors)
 
     @app.exception_handler(uws.JobError)
     async def _job_error(request: Request, exc: uws.JobError) -> Response:
@@ -152,6 +184,17 @@ def create_app(settings: Settings, *, base_url: str | None = None, workers: int 
     def job_url(request: Request, job_id: str) -> str:
         return f"{_base(request, base_url)}/async/{job_id}"
 
+    def requester(request: Request) -> str | None:
+        """Who asks: the user the authenticating proxy names (when the operator enabled its
+        header), else the anonymous client of the owner cookie, else nobody (None)."""
+        header = settings.uws_owner_header
+        if header:
+            value = request.headers.get(header, "")
+            if value.strip():
+                return uws.user_owner(value, header)
+        token = request.cookies.get(uws.OWNER_COOKIE)
+        return uws.anonymous_owner(token) if token else None
+
     @app.get("/tap/async")
     async def job_list(request: Request) -> Response:
         phases = [v.upper() for k, v in request.query_params.multi_items() if k.upper() == "PHASE"]
@@ -162,114 +205,138 @@ def create_app(settings: Settings, *, base_url: str | None = None, workers: int 
             try:
                 last = int(params["LAST"])
             except ValueError:
-                raise uws.JobError("LAST must be a positive integer") from None
-            if last <= 0:
-                raise uws.JobError("LAST must be a positive integer")
-        found = await run_in_threadpool(jobs().list, phases, after, last)
+                last = 0
+            if not 0 < last <= uws.MAX_LAST:
+                raise uws.JobError(f"LAST must be a whole number from 1 to {uws.MAX_LAST}")
+        found = await run_in_threadpool(jobs().list, requester(request), phases, after, last)
         return Response(uws.jobs_xml(found, _base(request, base_url)), media_type=XML)
 
     @app.post("/tap/async")
     async def job_create(request: Request) -> Response:
         params = await _params(request)
-        job = await run_in_threadpool(jobs().create, params)
-        return RedirectResponse(job_url(request, job.job_id), status_code=303)
+        who, token = requester(request), None
+        if who is None:  # a first job: the client gets an owner cookie
+            token = uws.new_owner_token()
+            who = uws.anonymous_owner(token)
+        job_id = await run_in_threadpool(jobs().create, params, who, url_access=token is not None)
+        reply = RedirectResponse(job_url(request, job_id), status_code=303)
+        if token is not None:
+            reply.set_cookie(
+                uws.OWNER_COOKIE,
+                token,
+                max_age=settings.job_retention_s,
+                httponly=True,
+                samesite="lax",
+                secure=_base(request, base_url).startswith("https:"),
+            )
+        return reply
 
     @app.get("/tap/async/{job_id}")
     async def job_get(request: Request, job_id: str) -> Response:
         params = {k.upper(): v for k, v in request.query_params.items()}
+        who = requester(request)
         if params.get("WAIT"):
             try:
-                wait = min(float(params["WAIT"]), 60.0)
+                wait = float(params["WAIT"])
             except ValueError:
-                raise uws.JobError("WAIT must be a number of seconds") from None
+                wait = math.nan
+            if math.isnan(wait):
+                raise uws.JobError("WAIT must be a number of seconds (-1: as long as allowed)")
             if wait < 0:
-                wait = 60.0  # WAIT=-1: as long as the service allows
+                wait = uws.MAX_WAIT_S  # WAIT=-1: as long as the service allows
             phase = params.get("PHASE", "").upper() or None
-            job = await run_in_threadpool(jobs().wait, job_id, wait, phase)
+            job = await jobs().wait(job_id, who, wait, phase)
         else:
-            job = await run_in_threadpool(jobs().get, job_id)
+            job = await run_in_threadpool(jobs().get, job_id, who)
         return Response(uws.job_xml(job, _base(request, base_url)), media_type=XML)
 
     @app.post("/tap/async/{job_id}")
     async def job_post(request: Request, job_id: str) -> Response:
         params = await _params(request)
+        who = requester(request)
         if params.get("ACTION", "").upper() == "DELETE":
-            await run_in_threadpool(jobs().delete, job_id)
+            await run_in_threadpool(jobs().delete, job_id, who)
             return RedirectResponse(f"{_base(request, base_url)}/async", status_code=303)
         if "PHASE" in params:
-            await run_in_threadpool(jobs().phase, job_id, params.pop("PHASE"))
+            await run_in_threadpool(jobs().phase, job_id, who, params.pop("PHASE"))
         if params:
-            await run_in_threadpool(jobs().set_parameters, job_id, params)
+            await run_in_threadpool(jobs().set_parameters, job_id, who, params)
+        await run_in_threadpool(jobs().get, job_id, who)
         return RedirectResponse(job_url(request, job_id), status_code=303)
 
     @app.delete("/tap/async/{job_id}")
     async def job_delete(request: Request, job_id: str) -> Response:
-        await run_in_threadpool(jobs().delete, job_id)
+        await run_in_threadpool(jobs().delete, job_id, requester(request))
         return RedirectResponse(f"{_base(request, base_url)}/async", status_code=303)
 
+    async def one_job(request: Request, job_id: str) -> uws.Job:
+        return await run_in_threadpool(jobs().get, job_id, requester(request))
+
     @app.get("/tap/async/{job_id}/phase")
-    async def job_phase(job_id: str) -> Response:
-        job = await run_in_threadpool(jobs().get, job_id)
-        return PlainTextResponse(job.phase)
+    async def job_phase(request: Request, job_id: str) -> Response:
+        return PlainTextResponse((await one_job(request, job_id)).phase)
 
     @app.post("/tap/async/{job_id}/phase")
     async def job_phase_post(request: Request, job_id: str) -> Response:
         params = await _params(request)
+        who = requester(request)
         if "PHASE" not in params:
+            await run_in_threadpool(jobs().get, job_id, who)
             raise uws.JobError("POST PHASE=RUN or PHASE=ABORT")
-        await run_in_threadpool(jobs().phase, job_id, params["PHASE"])
+        await run_in_threadpool(jobs().phase, job_id, who, params["PHASE"])
         return RedirectResponse(job_url(request, job_id), status_code=303)
 
     @app.get("/tap/async/{job_id}/executionduration")
-    async def job_duration(job_id: str) -> Response:
-        job = await run_in_threadpool(jobs().get, job_id)
-        return PlainTextResponse(str(job.execution_duration))
+    async def job_duration(request: Request, job_id: str) -> Response:
+        return PlainTextResponse(str((await one_job(request, job_id)).execution_duration))
 
     @app.post("/tap/async/{job_id}/executionduration")
     async def job_duration_post(request: Request, job_id: str) -> Response:
         params = await _params(request)
+        who = requester(request)
         if "EXECUTIONDURATION" not in params:
+            await run_in_threadpool(jobs().get, job_id, who)
             raise uws.JobError("POST EXECUTIONDURATION=<seconds>")
-        await run_in_threadpool(jobs().set_duration, job_id, params["EXECUTIONDURATION"])
+        await run_in_threadpool(jobs().set_duration, job_id, who, params["EXECUTIONDURATION"])
         return RedirectResponse(job_url(request, job_id), status_code=303)
 
     @app.get("/tap/async/{job_id}/destruction")
-    async def job_destruction(job_id: str) -> Response:
-        job = await run_in_threadpool(jobs().get, job_id)
+    async def job_destruction(request: Request, job_id: str) -> Response:
+        job = await one_job(request, job_id)
         return PlainTextResponse(uws._iso(job.destruction_time) or "")
 
     @app.post("/tap/async/{job_id}/destruction")
     async def job_destruction_post(request: Request, job_id: str) -> Response:
         params = await _params(request)
+        who = requester(request)
         if "DESTRUCTION" not in params:
+            await run_in_threadpool(jobs().get, job_id, who)
             raise uws.JobError("POST DESTRUCTION=<ISO 8601 time>")
-        await run_in_threadpool(jobs().set_destruction, job_id, params["DESTRUCTION"])
+        await run_in_threadpool(jobs().set_destruction, job_id, who, params["DESTRUCTION"])
         return RedirectResponse(job_url(request, job_id), status_code=303)
 
     @app.get("/tap/async/{job_id}/quote")
-    async def job_quote(job_id: str) -> Response:
-        await run_in_threadpool(jobs().get, job_id)
+    async def job_quote(request: Request, job_id: str) -> Response:
+        await one_job(request, job_id)
         return PlainTextResponse("")
 
     @app.get("/tap/async/{job_id}/owner")
-    async def job_owner(job_id: str) -> Response:
-        job = await run_in_threadpool(jobs().get, job_id)
-        return PlainTextResponse(job.owner_id or "")
+    async def job_owner(request: Request, job_id: str) -> Response:
+        return PlainTextResponse((await one_job(request, job_id)).owner_id or "")
 
     @app.get("/tap/async/{job_id}/parameters")
-    async def job_parameters(job_id: str) -> Response:
-        job = await run_in_threadpool(jobs().get, job_id)
-        return Response(uws.parameters_xml(job), media_type=XML)
+    async def job_parameters(request: Request, job_id: str) -> Response:
+        return Response(uws.parameters_xml(await one_job(request, job_id)), media_type=XML)
 
     @app.post("/tap/async/{job_id}/parameters")
     async def job_parameters_post(request: Request, job_id: str) -> Response:
         params = await _params(request)
-        await run_in_threadpool(jobs().set_parameters, job_id, params)
+        await run_in_threadpool(jobs().set_parameters, job_id, requester(request), params)
         return RedirectResponse(job_url(request, job_id), status_code=303)
 
     @app.get("/tap/async/{job_id}/error")
-    async def job_error(job_id: str) -> Response:
-        job = await run_in_threadpool(jobs().get, job_id)
+    async def job_error(request: Request, job_id: str) -> Response:
+        job = await one_job(request, job_id)
         if job.phase != "ERROR":
             return PlainTextResponse(f"job {job_id} is {job.phase}: no error\n", 404)
         out = error_output(job.error_summary or "unknown error", 200)
@@ -277,12 +344,12 @@ def create_app(settings: Settings, *, base_url: str | None = None, workers: int 
 
     @app.get("/tap/async/{job_id}/results")
     async def job_results(request: Request, job_id: str) -> Response:
-        job = await run_in_threadpool(jobs().get, job_id)
+        job = await one_job(request, job_id)
         return Response(uws.results_xml(job, _base(request, base_url)), media_type=XML)
 
     @app.get("/tap/async/{job_id}/results/result")
-    async def job_result(job_id: str) -> Response:
-        body, mime = await run_in_threadpool(jobs().result, job_id)
+    async def job_result(request: Request, job_id: str) -> Response:
+        body, mime = await run_in_threadpool(jobs().result, job_id, requester(request))
         return Response(body, media_type=mime)
 
     return app
