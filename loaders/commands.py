@@ -31,7 +31,11 @@ def _add_device(p: argparse.ArgumentParser) -> None:
         default="auto",
         help="auto (GPU when present), cpu, cuda or cuda:N (default auto)",
     )
-    p.add_argument("--threads", type=int, help="CPU threads for torch (default: free cores)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads for torch encoding (default 1: the same bits whatever --workers; more threads change the last bits of the distances)",
+    )
 
 
 # -- handlers ---------------------------------------------------------------------------------

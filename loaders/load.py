@@ -611,9 +611,10 @@ def work(
     device = pick_device(options.device)
     n_cpu = cpu_threads()
     workers = options.workers if options.workers is not None else max(1, n_cpu - 1)
-    torch.set_num_threads(
-        cpu_threads(options.threads) if options.threads else max(1, n_cpu - workers)
-    )
+    # One intra-op thread unless asked: a convolution's float sums depend on how many threads
+    # split it, and a plane must get the same bits whatever the number of detection workers
+    # (re-running a load changes nothing). The default workers leave one core for this anyway.
+    torch.set_num_threads(cpu_threads(options.threads) if options.threads else 1)
     prefetch = options.prefetch or max(2, 2 * workers)
 
     payload = modelstore.load_payload(settings, model)
