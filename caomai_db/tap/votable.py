@@ -193,7 +193,9 @@ def votable(
             empty = np.zeros(int(spec.arraysize) if fixed else 0, dtype=_NP[spec.datatype])
             for i, a in enumerate(arrays):
                 a = empty if a is None else a
-                col[i] = a if fixed else np.ma.array(a)
+                # astropy's BINARY/BINARY2 writers iterate over the element mask of a
+                # variable-length array: it must be a full array, not numpy's scalar nomask
+                col[i] = a if fixed else np.ma.array(a, mask=np.zeros(a.shape, dtype=bool))
             columns.append((np.stack(list(col)) if fixed and n else col, mask))
         elif spec.datatype in _NUMERIC:
             zero = 0
