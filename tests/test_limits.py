@@ -12,9 +12,12 @@ import httpx
 import pytest
 from astropy.io.votable import parse_single_table
 
+from caomai_db.config import QueryLimits
+
 from .tapserver import running_service, synthetic_database
 
 VOT = "{http://www.ivoa.net/xml/VOTable/v1.3}"
+LIMITS = QueryLimits()
 #: a refusal must come back this fast (the probe waited 43 s to minutes for each)
 FAST_S = 5.0
 PLANE = "SELECT TOP 1 p.planeID FROM caom2.Plane AS p WHERE "
@@ -77,3 +80,70 @@ def test_binary_votables_carry_polygons(tap: str) -> None:
     assert len(want) == 5 and all(len(r) >= 6 for r in want)
     for fmt in ("votable/b2", "votable/b"):
         assert [list(map(float, r)) for r in tables[fmt]["s_region"]] == want
+
+
+def test_thirty_thousand_select_items(tap: str) -> None:
+    """Probe: 503 'the database is not available' after 66 s."""
+    q = "SELECT " + ", ".join(["o.obs_id"] * 30_000) + " FROM ivoa.ObsCore AS o"
+    refused(tap, q, f"{LIMITS.max_query_bytes} bytes")
+    q = "SELECT " + ", ".join(["o.obs_id"] * (LIMITS.max_select_items + 1)) + " FROM ivoa.ObsCore AS o"
+    assert len(q) < LIMITS.max_query_bytes
+    refused(tap, q, f"{LIMITS.max_select_items} select items")
+
+
+def test_huge_in_list(tap: str) -> None:
+    """Probe: a 300 KB IN (1,1,...) list got no answer in 75 s."""
+    q = PLANE + "p.calibrationLevel IN (" + ",".join(["1"] * 150_000) + ")"
+    assert len(q) > 300_000
+    refused(tap, q, f"{LIMITS.max_query_bytes} bytes")
+    q = PLANE + "p.calibrationLevel IN (" + ",".join(["1"] * (LIMITS.max_list_items + 1)) + ")"
+    refused(tap, q, f"{LIMITS.max_list_items} items")
+
+
+@pytest.mark.parametrize("depth", [400, 2000])
+def test_deeply_nested_parentheses(tap: str, depth: int) -> None:
+    """Probe: 400 levels (849 bytes) took 43 s of CPU and 262 MB; 2000 levels never answered."""
+    q = "SELECT TOP 1 o.obs_id FROM ivoa.ObsCore AS o WHERE " + "(" * depth + "1=1" + ")" * depth
+    refused(tap, q, f"{LIMITS.max_nesting} levels")
+    # brackets inside string literals and comments do not count
+    q = (
+        "SELECT TOP 1 o.obs_id -- " + "(" * depth + "\n FROM ivoa.ObsCore AS o"
+        " WHERE o.obs_id <> '" + "(" * depth + "'"
+    )
+    assert post(tap, QUERY=q).status_code == 200
+
+
+@pytest.mark.parametrize("kb", [100, 500])
+def test_huge_node_lists(tap: str, kb: int) -> None:
+    """Probe: a 100-500 KB node list in has_object_node ran to the statement timeout."""
+    nodes = ",".join(str(i % 400) for i in range(kb * 300))[: kb * 1000].rstrip(",")
+    q = PLANE + f"has_object_node(p.planeID, '{nodes}') = 1"
+    refused(tap, q, f"{LIMITS.max_query_bytes} bytes")
+
+
+def test_node_list_and_reference_counts(tap: str) -> None:
+    many = ",".join(str(i % 400) for i in range(LIMITS.max_node_list_items + 1))
+    refused(tap, PLANE + f"has_object_node(p.planeID, '{many}', 2) = 1", "node list", "400 items")
+    refused(
+        tap,
+        "SELECT TOP 1 f.publisherID FROM caomai.fingerprint AS f"
+        f" WHERE in_node(f.map2_node, '{many}') = 1",
+        "node list",
+        "400 items",
+    )
+    refs = "|".join(f"ivo://x/y?{i}" for i in range(LIMITS.max_refs + 1))
+    refused(
+        tap,
+        f"SELECT TOP 1 f.publisherID FROM caomai.fingerprint AS f ORDER BY fp_similar(f.fp, '{refs}') DESC",
+        f"{LIMITS.max_refs} reference",
+    )
+
+
+def test_limits_follow_the_settings_and_are_advertised(archive: str) -> None:
+    small = QueryLimits(max_nesting=3, max_query_bytes=200)
+    with running_service(archive, limits=small) as url:
+        text = refused(url, PLANE + "((((1=1))))", "3 levels")
+        assert "nest" in text
+        refused(url, PLANE + "1=1" + " " * 200, "200 bytes")
+        caps = httpx.get(f"{url}/capabilities").text
+    assert "200 bytes" in caps and "3 levels" in caps

@@ -125,6 +125,7 @@ def create_app(settings: Settings, *, base_url: str | None = None, workers: int 
             default_duration=min(uws.DEFAULT_DURATION_S, settings.async_max_duration_s),
             max_duration=settings.async_max_duration_s,
             retention=settings.job_retention_s,
+            limits=settings.limits,
         )
         return Response(text, media_type=XML)
 

@@ -169,7 +169,7 @@ class TapService:
             fmt = formats.lookup(params.get("RESPONSEFORMAT") or params.get("FORMAT"))
             maxrec = self.maxrec(params.get("MAXREC"))
             cat = self.catalog()
-            translated = translate(params["QUERY"], cat, maxrec)
+            translated = translate(params["QUERY"], cat, maxrec, self.settings.limits)
             with self.pool.connection() as conn:
                 if cancel_hook is not None:
                     cancel_hook(conn)
