@@ -139,6 +139,62 @@ def test_node_list_and_reference_counts(tap: str) -> None:
     )
 
 
+def test_form_field_over_the_multipart_limit(tap: str) -> None:
+    """Probe: a form field over 1 MiB got a JSON body (Starlette's multipart limit)."""
+    big = "SELECT TOP 1 * FROM caom2.Plane WHERE 1 = 1" + " " * (1 << 20)
+    reply = httpx.post(
+        f"{tap}/sync", files={"LANG": (None, "ADQL"), "QUERY": (None, big)}, timeout=30
+    )
+    assert reply.status_code == 400
+    assert f"{LIMITS.max_body_bytes} bytes" in error_message(reply)
+    # the same body as an urlencoded form
+    reply = post(tap, QUERY=big)
+    assert reply.status_code == 400
+    assert f"{LIMITS.max_body_bytes} bytes" in error_message(reply)
+    still_answers(tap)
+
+
+BODY = "cannot read the request body"
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "words"),
+    [
+        (
+            "multipart/form-data; boundary=xyz",
+            b"--xyz\r\nContent-Disposition: form-data\r\n\r\nx",
+            BODY,
+        ),
+        ("multipart/form-data", b"QUERY=SELECT", BODY),
+        ("multipart/form-data; boundary=xyz", b"--xyz\r\ngarbage\r\n\r\n--xyz--\r\n", BODY),
+        ("application/x-www-form-urlencoded", b"QUERY=%ZZ%00&LANG=ADQL", "NUL"),
+    ],
+)
+def test_malformed_bodies_are_400_votable_errors(
+    tap: str, content_type: str, body: bytes, words: str
+) -> None:
+    reply = httpx.post(
+        f"{tap}/sync", content=body, headers={"content-type": content_type}, timeout=30
+    )
+    assert reply.status_code == 400, reply.text
+    assert words in error_message(reply)
+    still_answers(tap)
+
+
+def test_nul_characters_are_refused(tap: str) -> None:
+    reply = post(tap, QUERY="SELECT TOP 1 * FROM caom2.Plane WHERE publisherID = 'a\x00b'")
+    assert reply.status_code == 400 and "NUL" in error_message(reply)
+    reply = httpx.get(f"{tap}/sync", params={"LANG": "ADQL", "QUERY": "SELECT\x00 1"})
+    assert reply.status_code == 400 and "NUL" in error_message(reply)
+
+
+def test_unknown_paths_and_methods_are_not_json(tap: str) -> None:
+    reply = httpx.get(f"{tap}/nowhere")
+    assert reply.status_code == 404 and error_message(reply)
+    reply = httpx.put(f"{tap}/sync", content=b"x")
+    assert reply.status_code == 405 and error_message(reply)
+
+
 def test_limits_follow_the_settings_and_are_advertised(archive: str) -> None:
     small = QueryLimits(max_nesting=3, max_query_bytes=200)
     with running_service(archive, limits=small) as url:

@@ -14,6 +14,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
+from starlette.types import Message
 
 from ..adql import udfs
 from ..config import Settings
@@ -24,18 +28,60 @@ log = logging.getLogger(__name__)
 XML = "text/xml; charset=utf-8"
 
 
+class BadRequest(Exception):
+    """A request the service cannot read (body too large or malformed, NUL characters): a 400
+    VOTable error on every route."""
+
+
+async def _form(request: Request, max_bytes: int) -> FormData:
+    """The form of a POST, read only up to ``max_bytes`` of body.
+
+    Starlette reads a whole urlencoded body into memory and reports its own limits and
+    malformed multipart bodies as HTTP exceptions that FastAPI renders as JSON: here both are
+    a :class:`BadRequest`."""
+    too_big = f"the request body is larger than {max_bytes} bytes, this service's limit"
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise BadRequest(too_big)
+    seen = 0
+
+    async def receive() -> Message:
+        nonlocal seen
+        message = await request.receive()
+        seen += len(message.get("body", b""))
+        if seen > max_bytes:
+            raise BadRequest(too_big)
+        return message
+
+    try:
+        return await Request(request.scope, receive).form(max_part_size=max_bytes)
+    except (BadRequest, ClientDisconnect):
+        raise
+    except HTTPException as exc:
+        raise BadRequest(f"cannot read the request body: {exc.detail}") from None
+    except Exception as exc:  # noqa: BLE001 - whatever the form parser makes of the client's bytes
+        raise BadRequest(f"cannot read the request body ({type(exc).__name__}: {exc})") from None
+
+
 async def _params(request: Request) -> dict[str, str]:
     """TAP/UWS parameters: names upper-cased, the last value of each wins."""
     params: dict[str, str] = {}
     for k, v in request.query_params.multi_items():
         params[k.upper()] = v
     if request.method == "POST":
-        form = await request.form()
-        for k, v in form.multi_items():
-            if not isinstance(v, str):
-                params["UPLOAD"] = params.get("UPLOAD") or k
-                continue
-            params[k.upper()] = v
+        form = await _form(request, request.app.state.limits.max_body_bytes)
+        try:
+            for k, v in form.multi_items():
+                if not isinstance(v, str):
+                    params["UPLOAD"] = params.get("UPLOAD") or k
+                    continue
+                params[k.upper()] = v
+        finally:
+            await form.close()
+    for k, v in params.items():
+        if "\x00" in k or "\x00" in v:
+            # PostgreSQL text cannot hold NUL, and no ADQL needs one
+            raise BadRequest(f"the parameter {k.replace(chr(0), '')!r} contains a NUL character")
     return params
 
 
@@ -69,6 +115,7 @@ def create_app(settings: Settings, *, base_url: str | None = None, workers: int 
         redoc_url=None,
         openapi_url=None,
     )
+    app.state.limits = settings.limits
 
     def service() -> TapService:
         return state["service"]  # type: ignore[return-value]
@@ -81,6 +128,17 @@ def create_app(settings: Settings, *, base_url: str | None = None, workers: int 
         log.exception("unexpected error on %s", request.url.path)
         out = error_output(f"internal error ({type(exc).__name__}): {exc}", 500)
         return Response(out.body, out.status, media_type=out.content_type)
+
+    @app.exception_handler(BadRequest)
+    async def _bad_request(request: Request, exc: BadRequest) -> Response:
+        out = error_output(str(exc), 400)
+        return Response(out.body, out.status, media_type=out.content_type)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException) -> Response:
+        """Starlette's own errors (no such path, method not allowed) as VOTable, not JSON."""
+        out = error_output(str(exc.detail), exc.status_code)
+        return Response(out.body, out.status, headers=exc.headers, media_type=out.content_type)
 
     @app.exception_handler(uws.JobError)
     async def _job_error(request: Request, exc: uws.JobError) -> Response:
