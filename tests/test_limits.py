@@ -9,6 +9,7 @@ import time
 import xml.etree.ElementTree as ET
 
 import httpx
+import psycopg
 import pytest
 from astropy.io.votable import parse_single_table
 
@@ -193,6 +194,29 @@ def test_unknown_paths_and_methods_are_not_json(tap: str) -> None:
     assert reply.status_code == 404 and error_message(reply)
     reply = httpx.put(f"{tap}/sync", content=b"x")
     assert reply.status_code == 405 and error_message(reply)
+
+
+def test_a_sync_query_stops_when_the_client_goes(tap: str, archive: str) -> None:
+    """A query whose client hung up is cancelled in the database, not run to the timeout."""
+    slow = (
+        "SELECT COUNT(*) AS n FROM caom2.Plane AS p1, caom2.Plane AS p2, caom2.Plane AS p3,"
+        " caom2.Plane AS p4, caom2.Plane AS p5"
+    )
+
+    def running() -> int:
+        with psycopg.connect(archive, autocommit=True) as conn:
+            return conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
+                " AND usename = 'caomai_reader' AND query ILIKE '%count(%'"
+            ).fetchone()[0]
+
+    with pytest.raises(httpx.TimeoutException):
+        post(tap, QUERY=slow, timeout=2)
+    deadline = time.monotonic() + 5
+    while running() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert running() == 0, "the query still runs after its client went away"
+    still_answers(tap)
 
 
 def test_limits_follow_the_settings_and_are_advertised(archive: str) -> None:

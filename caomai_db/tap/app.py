@@ -7,6 +7,7 @@ parameter names are case-insensitive. Query errors are VOTable error documents w
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,10 +23,12 @@ from starlette.types import Message
 from ..adql import udfs
 from ..config import Settings
 from . import examples, uws, vosi
-from .service import TapService, error_output
+from .service import Cancellable, TapService, error_output
 
 log = logging.getLogger(__name__)
 XML = "text/xml; charset=utf-8"
+#: how often a running sync query checks that its client is still there, seconds
+DISCONNECT_POLL_S = 0.5
 
 
 class BadRequest(Exception):
@@ -130,8 +133,12 @@ def create_app(settings: Settings, *, base_url: str | None = None, workers: int 
         return Response(out.body, out.status, media_type=out.content_type)
 
     @app.exception_handler(BadRequest)
-    async def _bad_request(request: Request, exc: BadRequest) -> Response:
-        out = error_output(str(exc), 400)
+    @app.exception_handler(ClientDisconnect)
+    async def _bad_request(request: Request, exc: Exception) -> Response:
+        """Bad input; also a client gone while it sent its body (nobody reads the answer, and
+        it is no server error to log)."""
+        message = str(exc) if isinstance(exc, BadRequest) else "the client went away"
+        out = error_output(message, 400)
         return Response(out.body, out.status, media_type=out.content_type)
 
     @app.exception_handler(HTTPException)
@@ -164,9 +171,21 @@ def create_app(settings: Settings, *, base_url: str | None = None, workers: int 
     @app.api_route("/tap/sync", methods=["GET", "POST"])
     async def sync(request: Request) -> Response:
         params = await _params(request)
-        out = await run_in_threadpool(
-            service().run_query, params, timeout_s=settings.query_timeout_s
+        query = Cancellable()
+        task = asyncio.ensure_future(
+            run_in_threadpool(
+                service().run_query,
+                params,
+                timeout_s=settings.query_timeout_s,
+                cancel_hook=query.hook,
+            )
         )
+        while not task.done():
+            await asyncio.wait({task}, timeout=DISCONNECT_POLL_S)
+            if not task.done() and await request.is_disconnected():
+                # nobody will read the answer: stop the work in the database now
+                await run_in_threadpool(query.cancel)
+        out = task.result()
         return Response(out.body, out.status, media_type=out.content_type)
 
     @app.get("/tap/availability")
