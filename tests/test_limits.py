@@ -83,6 +83,25 @@ def test_binary_votables_carry_polygons(tap: str) -> None:
         assert [list(map(float, r)) for r in tables[fmt]["s_region"]] == want
 
 
+@pytest.mark.parametrize("fmt", ["votable/b", "votable/b2", "votable"])
+def test_nulls_in_every_serialization(tap: str, fmt: str) -> None:
+    """Found by the fuzzer: a NULL integer in BINARY (W31) and a NULL fixed-size array in any
+    serialization (a shape mismatch) were 500s."""
+    q = "SELECT m.model_id, m.parent_id, m.grid_rows FROM caomai.model AS m ORDER BY m.model_id"
+    reply = post(tap, QUERY=q, RESPONSEFORMAT=fmt)
+    assert reply.status_code == 200, reply.text[:500]
+    table = parse_single_table(io.BytesIO(reply.content)).to_table()
+    assert table["parent_id"].mask.any() and not table["model_id"].mask.any()
+    q = (
+        "SELECT TOP 3 p.publisherID, f.counts, f.fp, f.n_detected FROM caom2.Plane AS p"
+        " LEFT OUTER JOIN caomai.fingerprint AS f ON f.planeID = p.planeID AND f.n_detected < 0"
+    )
+    reply = post(tap, QUERY=q, RESPONSEFORMAT=fmt)
+    assert reply.status_code == 200, reply.text[:500]
+    table = parse_single_table(io.BytesIO(reply.content)).to_table()
+    assert len(table) == 3 and table["n_detected"].mask.all() and table["counts"].mask.all()
+
+
 def test_thirty_thousand_select_items(tap: str) -> None:
     """Probe: 503 'the database is not available' after 66 s."""
     q = "SELECT " + ", ".join(["o.obs_id"] * 30_000) + " FROM ivoa.ObsCore AS o"
