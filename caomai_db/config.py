@@ -18,7 +18,7 @@ that names it; ``/tap/capabilities`` lists them):
 - ``CAOMAI_MAX_QUERY_BYTES`` (64 KiB): the ADQL text, UTF-8;
 - ``CAOMAI_MAX_QUERY_TOKENS`` (5000): ADQL tokens (words, numbers, strings, symbols);
 - ``CAOMAI_MAX_NESTING`` (30): levels of nested parentheses (subqueries and functions too);
-- ``CAOMAI_MAX_SELECT_ITEMS`` (1000): items of one select list;
+- ``CAOMAI_MAX_SELECT_ITEMS`` (500): items of one select list;
 - ``CAOMAI_MAX_LIST_ITEMS`` (1000): items of any other parenthesised list (IN, arguments);
 - ``CAOMAI_MAX_NODE_LIST_ITEMS`` (400): items of a node list of in_node or has_object_node;
 - ``CAOMAI_MAX_REFS`` (100): images in one reference of fp_similar or in_node (``a|b|c``).
@@ -51,8 +51,9 @@ EF_SEARCH_MIN = 1000
 
 @dataclass(frozen=True)
 class QueryLimits:
-    """What one TAP request may ask for; the defaults keep the ADQL parser (pure Python) under
-    about a second on a loaded laptop, whatever the input.
+    """What one TAP request may ask for; with the defaults the ADQL parser (pure Python)
+    takes at most a few seconds on a loaded 2-core machine, whatever the input
+    (bench/fuzz.py).
 
     queryparser's time grows with the tokens of a query, and steeply with nested parentheses
     (400 levels took 43 s and 262 MB); PostgreSQL parses a node list per row."""
@@ -61,7 +62,7 @@ class QueryLimits:
     max_query_bytes: int = 64 << 10
     max_query_tokens: int = 5000
     max_nesting: int = 30
-    max_select_items: int = 1000
+    max_select_items: int = 500
     max_list_items: int = 1000
     max_node_list_items: int = N_NODES
     max_refs: int = 100

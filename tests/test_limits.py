@@ -167,8 +167,17 @@ def test_form_field_over_the_multipart_limit(tap: str) -> None:
     )
     assert reply.status_code == 400
     assert f"{LIMITS.max_body_bytes} bytes" in error_message(reply)
-    # the same body as an urlencoded form
+    # the same body as an urlencoded form; and sent in chunks, without a Content-Length
     reply = post(tap, QUERY=big)
+    assert reply.status_code == 400
+    assert f"{LIMITS.max_body_bytes} bytes" in error_message(reply)
+    chunks = (b"QUERY=" + b"+" * 65536 for _ in range(32))
+    reply = httpx.post(
+        f"{tap}/sync",
+        content=chunks,
+        headers={"content-type": "application/x-www-form-urlencoded"},
+        timeout=30,
+    )
     assert reply.status_code == 400
     assert f"{LIMITS.max_body_bytes} bytes" in error_message(reply)
     still_answers(tap)
