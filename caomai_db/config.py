@@ -17,6 +17,18 @@ Commands read `Settings.from_env()` once and pass the object on, so nothing else
   are anonymous clients told apart by a cookie.
 - ``CAOMAI_UWS_MAX_PARAM_BYTES`` / ``CAOMAI_UWS_MAX_JOBS``: size of one job's parameters and
   number of jobs one owner may keep.
+
+Limits of one TAP request, checked before any work starts (a request over one is a 400 error
+that names it; ``/tap/capabilities`` lists them):
+
+- ``CAOMAI_MAX_BODY_BYTES`` (1 MiB): the request body (the form of a POST);
+- ``CAOMAI_MAX_QUERY_BYTES`` (64 KiB): the ADQL text, UTF-8;
+- ``CAOMAI_MAX_QUERY_TOKENS`` (5000): ADQL tokens (words, numbers, strings, symbols);
+- ``CAOMAI_MAX_NESTING`` (30): levels of nested parentheses (subqueries and functions too);
+- ``CAOMAI_MAX_SELECT_ITEMS`` (500): items of one select list;
+- ``CAOMAI_MAX_LIST_ITEMS`` (1000): items of any other parenthesised list (IN, arguments);
+- ``CAOMAI_MAX_NODE_LIST_ITEMS`` (400): items of a node list of in_node or has_object_node;
+- ``CAOMAI_MAX_REFS`` (100): images in one reference of fp_similar or in_node (``a|b|c``).
 """
 
 from __future__ import annotations
@@ -42,6 +54,39 @@ N_NODES = GRID_ROWS * GRID_COLS
 EXACT_MAX_ROWS = 15_000
 #: Smallest hnsw.ef_search of the HNSW plan (pgvector's maximum: recall@50 >= 0.99 at 1M).
 EF_SEARCH_MIN = 1000
+
+
+@dataclass(frozen=True)
+class QueryLimits:
+    """What one TAP request may ask for; with the defaults the ADQL parser (pure Python)
+    takes at most a few seconds on a loaded 2-core machine, whatever the input
+    (bench/fuzz.py).
+
+    queryparser's time grows with the tokens of a query, and steeply with nested parentheses
+    (400 levels took 43 s and 262 MB); PostgreSQL parses a node list per row."""
+
+    max_body_bytes: int = 1 << 20
+    max_query_bytes: int = 64 << 10
+    max_query_tokens: int = 5000
+    max_nesting: int = 30
+    max_select_items: int = 500
+    max_list_items: int = 1000
+    max_node_list_items: int = N_NODES
+    max_refs: int = 100
+
+    @classmethod
+    def from_env(cls) -> QueryLimits:
+        d = cls()
+        return cls(
+            max_body_bytes=_env_int("CAOMAI_MAX_BODY_BYTES", d.max_body_bytes),
+            max_query_bytes=_env_int("CAOMAI_MAX_QUERY_BYTES", d.max_query_bytes),
+            max_query_tokens=_env_int("CAOMAI_MAX_QUERY_TOKENS", d.max_query_tokens),
+            max_nesting=_env_int("CAOMAI_MAX_NESTING", d.max_nesting),
+            max_select_items=_env_int("CAOMAI_MAX_SELECT_ITEMS", d.max_select_items),
+            max_list_items=_env_int("CAOMAI_MAX_LIST_ITEMS", d.max_list_items),
+            max_node_list_items=_env_int("CAOMAI_MAX_NODE_LIST_ITEMS", d.max_node_list_items),
+            max_refs=_env_int("CAOMAI_MAX_REFS", d.max_refs),
+        )
 
 
 def _env_int(name: str, default: int) -> int:
@@ -91,6 +136,8 @@ class Settings:
     uws_max_param_bytes: int = 256 * 1024
     #: how many jobs (in any phase, until destroyed or deleted) one owner may keep
     uws_max_jobs: int = 100
+    #: what one TAP request may ask for (sizes, nesting, list lengths)
+    limits: QueryLimits = QueryLimits()
 
     @classmethod
     def from_env(cls, dsn: str | None = None) -> Settings:
@@ -113,6 +160,7 @@ class Settings:
             uws_owner_header=os.environ.get("CAOMAI_UWS_OWNER_HEADER") or None,
             uws_max_param_bytes=_env_int("CAOMAI_UWS_MAX_PARAM_BYTES", 256 * 1024),
             uws_max_jobs=_env_int("CAOMAI_UWS_MAX_JOBS", 100),
+            limits=QueryLimits.from_env(),
         )
 
     def with_dsn(self, dsn: str | None) -> Settings:

@@ -32,9 +32,10 @@ from pglast import ast, enums, parse_sql
 from pglast.parser import ParseError
 from pglast.stream import RawStream
 
+from ..config import QueryLimits
 from . import udfs
 from .catalog import Catalog, Table
-from .parse import ADQLError, adql_to_postgresql
+from .parse import ADQLError, adql_to_postgresql, check_size
 
 #: ADQL 2.0/2.1 functions as queryparser writes them for PostgreSQL (lower case).
 ADQL_FUNCTIONS = {
@@ -271,8 +272,9 @@ class Translated:
 class Rewriter:
     """One query's rewrite (state: the checks of literal references, the similarity sort)."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, limits: QueryLimits | None = None) -> None:
         self.catalog = catalog
+        self.limits = limits or QueryLimits()
         self.checks: list[tuple[str, tuple]] = []
         self.sorts: dict[int, SimilaritySort] = {}
 
@@ -632,6 +634,23 @@ class Rewriter:
             )
         return None
 
+    def _check_ref(self, udf: udfs.UDF, value: str, node_list: bool) -> None:
+        """Bound the work a literal reference or node list gives the database (parsed once per
+        query, and by has_object_node once per row)."""
+        refs = value.count("|") + 1
+        if refs > self.limits.max_refs:
+            raise ADQLError(
+                f"{udf.name}: the reference names {refs} images; this service accepts at most"
+                f" {self.limits.max_refs} reference images separated by |"
+            )
+        items = value.count(",") + 1
+        if node_list and items > self.limits.max_node_list_items:
+            raise ADQLError(
+                f"{udf.name}: the node list has {items} items; this service accepts node lists"
+                f" of at most {self.limits.max_node_list_items} items (ranges such as"
+                " '100-105' count as one)"
+            )
+
     def _fp_column(self, node: ast.Node, udf: udfs.UDF, scope: Scope) -> str | None:
         """Check the first argument of fp_similar; returns the alias of its table."""
         if not isinstance(node, ast.ColumnRef):
@@ -669,6 +688,8 @@ class Rewriter:
         fp, ref = self._args(node, udf)
         self._fp_column(fp, udf, scope)
         ref_value = self._text_arg(ref, udf, udf.params[1])
+        if ref_value is not None:
+            self._check_ref(udf, ref_value, node_list=False)
         fp = self.expr(fp, scope)
         if ref_value is None:
             return _expr_template("caomai.fp_similar($1, $2)", fp, self.expr(ref, scope))
@@ -687,6 +708,7 @@ class Rewriter:
         ref_value = self._text_arg(ref, udf, udf.params[1])
         if ref_value is None:
             return None, None
+        self._check_ref(udf, ref_value, node_list=False)
         self.checks.append(("SELECT caomai.ref_vector(%s) IS NOT NULL", (ref_value,)))
         fp = self.expr(copy.deepcopy(fp), scope)
         return (
@@ -721,6 +743,8 @@ class Rewriter:
         args = self._args(node, udf)
         ref = self._text_arg(args[1], udf, udf.params[1])
         radius = self._int_arg(args[2], udf, udf.params[2]) if len(args) == 3 else 0
+        if ref is not None:
+            self._check_ref(udf, ref, node_list=True)
         column = self.expr(args[0], scope)
         if ref is None or radius is None:
             if predicate is not None:
@@ -747,6 +771,7 @@ class Rewriter:
         if len(args) == 3:
             self._int_arg(args[2], udf, udf.params[2])
         if nodes is not None:
+            self._check_ref(udf, nodes, node_list=True)
             self.checks.append(("SELECT caomai.parse_node_list(%s) IS NOT NULL", (nodes,)))
         rest = tuple(self.expr(a, scope) for a in args)
         return _expr_template(
@@ -867,8 +892,13 @@ def _top_limit(stmt: ast.SelectStmt, maxrec: int) -> int:
     return limit
 
 
-def translate(adql: str, catalog: Catalog, maxrec: int) -> Translated:
-    """Check and rewrite one ADQL query (raises :class:`ADQLError`)."""
+def translate(
+    adql: str, catalog: Catalog, maxrec: int, limits: QueryLimits | None = None
+) -> Translated:
+    """Check and rewrite one ADQL query (raises :class:`ADQLError`); ``limits`` (default:
+    :class:`QueryLimits`'s defaults) are checked before the parser sees the query."""
+    limits = limits or QueryLimits()
+    check_size(adql, limits)
     postgres = adql_to_postgresql(adql)
     try:
         statements = parse_sql(postgres)
@@ -877,7 +907,7 @@ def translate(adql: str, catalog: Catalog, maxrec: int) -> Translated:
     if len(statements) != 1:
         raise ADQLError("one query per request")
     stmt = statements[0].stmt
-    rewriter = Rewriter(catalog)
+    rewriter = Rewriter(catalog, limits)
     rewriter.select(stmt, None)
     limit = _top_limit(stmt, maxrec)
     similarity = None

@@ -16,15 +16,55 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..adql import udfs
 from ..config import Settings
 from . import examples, uws, vosi
-from .service import TapService, error_output
+from .service import Cancellable, TapService, error_output
 
 log = logging.getLogger(__name__)
 XML = "text/xml; charset=utf-8"
+#: how often a running sync query checks that its client is still there, seconds
+DISCONNECT_POLL_S = 0.5
+
+
+class BadRequest(Exception):
+    """A request the service cannot read (body too large or malformed, NUL characters): a 400
+    VOTable error on every route."""
+
+
+async def _form(request: Request, max_bytes: int) -> FormData:
+    """The form of a POST, read only up to ``max_bytes`` of body.
+
+    Starlette reads a whole urlencoded body into memory and reports its own limits and
+    malformed multipart bodies as HTTP exceptions that FastAPI renders as JSON: here both are
+    a :class:`BadRequest`."""
+    too_big = f"the request body is larger than {max_bytes} bytes, this service's limit"
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise BadRequest(too_big)
+    seen = 0
+
+    async def receive() -> Message:
+        nonlocal seen
+        message = await request.receive()
+        seen += len(message.get("body", b""))
+        if seen > max_bytes:
+            raise BadRequest(too_big)
+        return message
+
+    try:
+        return await Request(request.scope, receive).form(max_part_size=max_bytes)
+    except (BadRequest, ClientDisconnect):
+        raise
+    except HTTPException as exc:
+        raise BadRequest(f"cannot read the request body: {exc.detail}") from None
+    except Exception as exc:  # noqa: BLE001 - whatever the form parser makes of the client's bytes
+        raise BadRequest(f"cannot read the request body ({type(exc).__name__}: {exc})") from None
 
 
 async def _params(request: Request) -> dict[str, str]:
@@ -33,12 +73,19 @@ async def _params(request: Request) -> dict[str, str]:
     for k, v in request.query_params.multi_items():
         params[k.upper()] = v
     if request.method == "POST":
-        form = await request.form()
-        for k, v in form.multi_items():
-            if not isinstance(v, str):
-                params["UPLOAD"] = params.get("UPLOAD") or k
-                continue
-            params[k.upper()] = v
+        form = await _form(request, request.app.state.limits.max_body_bytes)
+        try:
+            for k, v in form.multi_items():
+                if not isinstance(v, str):
+                    params["UPLOAD"] = params.get("UPLOAD") or k
+                    continue
+                params[k.upper()] = v
+        finally:
+            await form.close()
+    for k, v in params.items():
+        if "\x00" in k or "\x00" in v:
+            # PostgreSQL text cannot hold NUL, and no ADQL needs one
+            raise BadRequest(f"the parameter {k.replace(chr(0), '')!r} contains a NUL character")
     return params
 
 
@@ -105,6 +152,7 @@ def create_app(settings: Settings, *, base_url: str | None = None, workers: int 
         redoc_url=None,
         openapi_url=None,
     )
+    app.state.limits = settings.limits
 
     def service() -> TapService:
         return state["service"]  # type: ignore[return-value]
@@ -113,6 +161,21 @@ def create_app(settings: Settings, *, base_url: str | None = None, workers: int 
         return state["jobs"]  # type: ignore[return-value]
 
     app.add_middleware(InternalErrors)
+
+    @app.exception_handler(BadRequest)
+    @app.exception_handler(ClientDisconnect)
+    async def _bad_request(request: Request, exc: Exception) -> Response:
+        """Bad input; also a client gone while it sent its body (nobody reads the answer, and
+        it is no server error to log)."""
+        message = str(exc) if isinstance(exc, BadRequest) else "the client went away"
+        out = error_output(message, 400)
+        return Response(out.body, out.status, media_type=out.content_type)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException) -> Response:
+        """Starlette's own errors (no such path, method not allowed) as VOTable, not JSON."""
+        out = error_output(str(exc.detail), exc.status_code)
+        return Response(out.body, out.status, headers=exc.headers, media_type=out.content_type)
 
     @app.exception_handler(uws.JobError)
     async def _job_error(request: Request, exc: uws.JobError) -> Response:
@@ -138,9 +201,21 @@ def create_app(settings: Settings, *, base_url: str | None = None, workers: int 
     @app.api_route("/tap/sync", methods=["GET", "POST"])
     async def sync(request: Request) -> Response:
         params = await _params(request)
-        out = await run_in_threadpool(
-            service().run_query, params, timeout_s=settings.query_timeout_s
+        query = Cancellable()
+        task = asyncio.ensure_future(
+            run_in_threadpool(
+                service().run_query,
+                params,
+                timeout_s=settings.query_timeout_s,
+                cancel_hook=query.hook,
+            )
         )
+        while not task.done():
+            await asyncio.wait({task}, timeout=DISCONNECT_POLL_S)
+            if not task.done() and await request.is_disconnected():
+                # nobody will read the answer: stop the work in the database now
+                await run_in_threadpool(query.cancel)
+        out = task.result()
         return Response(out.body, out.status, media_type=out.content_type)
 
     @app.get("/tap/availability")
@@ -157,6 +232,7 @@ def create_app(settings: Settings, *, base_url: str | None = None, workers: int 
             default_duration=min(uws.DEFAULT_DURATION_S, settings.async_max_duration_s),
             max_duration=settings.async_max_duration_s,
             retention=settings.job_retention_s,
+            limits=settings.limits,
         )
         return Response(text, media_type=XML)
 

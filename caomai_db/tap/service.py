@@ -11,6 +11,7 @@ embedded cluster) and never writes archive tables.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 
 import psycopg
 from pgvector.psycopg import register_vector
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from .. import database
 from ..adql import catalog as catalog_mod
@@ -58,6 +59,29 @@ def error_output(message: str, status: int = 400) -> Output:
     return Output(
         votable.error_votable(message), "application/x-votable+xml", status, error=message
     )
+
+
+class Cancellable:
+    """The connection a query is running on, so that another thread can cancel it in
+    PostgreSQL (a sync query whose client hung up; the probe saw such queries run on to the
+    statement timeout). Pass :meth:`hook` as ``cancel_hook`` to :meth:`TapService.run_query`.
+
+    The lock makes a cancel and the connection's return to the pool exclusive: a late cancel
+    can never reach the next query that runs on the same connection."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._conn: psycopg.Connection | None = None
+
+    def hook(self, conn: psycopg.Connection | None) -> None:
+        with self._lock:
+            self._conn = conn
+
+    def cancel(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                with contextlib.suppress(psycopg.Error):  # the query may just have ended
+                    self._conn.cancel()
 
 
 def _configure(conn: psycopg.Connection) -> None:
@@ -169,7 +193,7 @@ class TapService:
             fmt = formats.lookup(params.get("RESPONSEFORMAT") or params.get("FORMAT"))
             maxrec = self.maxrec(params.get("MAXREC"))
             cat = self.catalog()
-            translated = translate(params["QUERY"], cat, maxrec)
+            translated = translate(params["QUERY"], cat, maxrec, self.settings.limits)
             with self.pool.connection() as conn:
                 if cancel_hook is not None:
                     cancel_hook(conn)
@@ -214,6 +238,11 @@ class TapService:
             return error_output(str(exc))
         except plan_mod.QueryFailed as exc:
             return error_output(str(exc), exc.status)
+        except PoolTimeout:
+            return error_output(
+                "the service is busy: every database connection is running a query; try again",
+                503,
+            )
         except psycopg.OperationalError as exc:
             return error_output(f"the database is not available: {exc}", 503)
         except Exception as exc:  # a bug: logged with its traceback, reported without it

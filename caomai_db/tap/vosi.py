@@ -10,6 +10,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from ..adql import udfs
 from ..adql.catalog import Catalog, Table
+from ..config import QueryLimits
 from .formats import FORMATS
 
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
@@ -32,7 +33,20 @@ def capabilities(
     default_duration: int,
     max_duration: int,
     retention: int,
+    limits: QueryLimits | None = None,
 ) -> str:
+    """The VOSI capabilities. TAPRegExt has elements for the row and time limits only (its
+    uploadLimit is for UPLOAD, which this service does not offer): the size limits of a query
+    are told in words in the language description, where clients show it."""
+    lim = limits or QueryLimits()
+    limit_text = (
+        f"Limits of one query: at most {lim.max_query_bytes} bytes and"
+        f" {lim.max_query_tokens} tokens, {lim.max_nesting} levels of nested parentheses,"
+        f" {lim.max_select_items} select items, {lim.max_list_items} items in any other list"
+        f" (IN, arguments), node lists of {lim.max_node_list_items} items, {lim.max_refs}"
+        f" reference images in one reference; request bodies of at most"
+        f" {lim.max_body_bytes} bytes."
+    )
     udf_features = []
     for u in udfs.UDFS:
         for name in u.names:
@@ -80,7 +94,8 @@ def capabilities(
       <version ivo-id="ivo://ivoa.net/std/ADQL#v2.0">2.0</version>
       <version ivo-id="ivo://ivoa.net/std/ADQL#v2.1">2.1</version>
       <description>ADQL through queryparser-python3 and PostgreSQL (pgvector). Content search:
-fp_similar, in_node and has_object_node (also with the caomai_ prefix).</description>
+fp_similar, in_node and has_object_node (also with the caomai_ prefix).
+{_e(limit_text)}</description>
       <languageFeatures type="{TAPREGEXT}#features-udf">
 {nl.join(udf_features)}
       </languageFeatures>

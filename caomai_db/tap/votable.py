@@ -20,6 +20,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 import numpy as np
+from astropy.io.votable.converters import get_converter
 from astropy.io.votable.tree import Field, Info, Resource, TableElement, VOTableFile
 
 from ..adql.catalog import Catalog
@@ -101,6 +102,9 @@ def field_specs(
     return specs
 
 
+#: BINARY cannot flag a NULL integer, nor BINARY2 a NULL inside an integer array: they need a
+#: value that stands for NULL, declared in <VALUES null=...>; the type's extreme value
+_BINARY_NULL = {"unsignedByte": 255, "short": -(2**15), "int": -(2**31), "long": -(2**63)}
 _NUMERIC = {"short", "int", "long", "float", "double", "unsignedByte", "boolean"}
 _NP = {
     "boolean": np.bool_,
@@ -193,7 +197,9 @@ def votable(
             empty = np.zeros(int(spec.arraysize) if fixed else 0, dtype=_NP[spec.datatype])
             for i, a in enumerate(arrays):
                 a = empty if a is None else a
-                col[i] = a if fixed else np.ma.array(a)
+                # astropy's BINARY/BINARY2 writers iterate over the element mask of a
+                # variable-length array: it must be a full array, not numpy's scalar nomask
+                col[i] = a if fixed else np.ma.array(a, mask=np.zeros(a.shape, dtype=bool))
             columns.append((np.stack(list(col)) if fixed and n else col, mask))
         elif spec.datatype in _NUMERIC:
             zero = 0
@@ -209,7 +215,7 @@ def votable(
         else:
             columns.append((["" if v is None else _text(v) for v in values], mask))
     ids = _unique_names(specs)
-    for spec, id_ in zip(specs, ids, strict=True):
+    for spec, id_, (_, mask) in zip(specs, ids, columns, strict=True):
         kwargs = {k: getattr(spec, k) for k in ("arraysize", "xtype", "ucd", "utype")}
         kwargs = {k: v for k, v in kwargs.items() if v is not None}
         if id_ is not None:
@@ -221,6 +227,9 @@ def votable(
             f._unit = _Unit(spec.unit)
         if spec.description:
             f.description = spec.description
+        if serialization != "tabledata" and spec.datatype in _BINARY_NULL and any(mask):
+            f.values.null = _BINARY_NULL[spec.datatype]
+            f.converter = get_converter(f)
         table.fields.append(f)
     table.create_arrays(n)
     arr = table.array
@@ -229,7 +238,9 @@ def votable(
         if n:
             arr[key] = data
         if any(mask):
-            arr.mask[key] = mask
+            # a fixed-size array column masks each element: NULL rows mask all of theirs
+            shape = arr.mask[key].shape
+            arr.mask[key] = np.broadcast_to(np.reshape(mask, (n,) + (1,) * (len(shape) - 1)), shape)
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
