@@ -15,6 +15,12 @@ Commands read `Settings.from_env()` once and pass the object on, so nothing else
 - ``CAOMAI_UWS_OWNER_HEADER``: the request header that names the owner of asynchronous jobs,
   for a deployment whose authenticating proxy sets it (e.g. ``X-Remote-User``); unset, owners
   are anonymous clients told apart by a cookie.
+- ``CAOMAI_QUERY_SLOTS`` (4) / ``CAOMAI_CHEAP_SLOTS`` (2): queries one server runs at once,
+  and cheap requests beside them on connections of their own (availability, TAP_SCHEMA,
+  queries planned under ``CAOMAI_CHEAP_COST``, 2000); the rest wait in line up to
+  ``CAOMAI_QUEUE_WAIT`` (30 s), then get a 503 with Retry-After.
+- ``CAOMAI_MAX_RESPONSE_BYTES`` (32 MiB): the largest result of one query; past it the rows
+  stop, marked as an overflow (as MAXREC).
 - ``CAOMAI_UWS_MAX_PARAM_BYTES`` / ``CAOMAI_UWS_MAX_JOBS``: size of one job's parameters and
   number of jobs one owner may keep.
 
@@ -138,6 +144,19 @@ class Settings:
     uws_max_jobs: int = 100
     #: what one TAP request may ask for (sizes, nesting, list lengths)
     limits: QueryLimits = QueryLimits()
+    #: queries that run at once on one server (more only make 2 cores thrash); the rest wait
+    #: in line without holding a thread or a connection
+    query_slots: int = 4
+    #: cheap work at once beside them, on connections of its own: availability, TAP_SCHEMA,
+    #: and queries PostgreSQL plans under ``cheap_cost``
+    cheap_slots: int = 2
+    #: planner cost (EXPLAIN's total cost) under which a query counts as cheap
+    cheap_cost: int = 2000
+    #: how long a query may wait in line for a slot before it gets a 503 "busy", seconds
+    queue_wait_s: int = 30
+    #: largest result one query returns (PostgreSQL's text size of its values), bytes; past it
+    #: the rows stop there, marked as an overflow like MAXREC
+    max_response_bytes: int = 32 << 20
 
     @classmethod
     def from_env(cls, dsn: str | None = None) -> Settings:
@@ -161,6 +180,11 @@ class Settings:
             uws_max_param_bytes=_env_int("CAOMAI_UWS_MAX_PARAM_BYTES", 256 * 1024),
             uws_max_jobs=_env_int("CAOMAI_UWS_MAX_JOBS", 100),
             limits=QueryLimits.from_env(),
+            query_slots=max(1, _env_int("CAOMAI_QUERY_SLOTS", 4)),
+            cheap_slots=max(1, _env_int("CAOMAI_CHEAP_SLOTS", 2)),
+            cheap_cost=_env_int("CAOMAI_CHEAP_COST", 2000),
+            queue_wait_s=_env_int("CAOMAI_QUEUE_WAIT", 30),
+            max_response_bytes=_env_int("CAOMAI_MAX_RESPONSE_BYTES", 32 << 20),
         )
 
     def with_dsn(self, dsn: str | None) -> Settings:

@@ -72,6 +72,8 @@ class Result:
     plan: Plan
     sql: str
     elapsed_s: float
+    #: the rows stopped at the response-size limit (``overflow`` is then set too)
+    truncated_bytes: bool = False
 
 
 class QueryFailed(Exception):
@@ -129,14 +131,22 @@ def run(
     maxrec: int,
     timeout_s: float,
     plan_settings: PlanSettings | None = None,
+    max_bytes: int | None = None,
 ) -> Result:
     """Run a translated query in a read-only transaction on ``conn`` (the reader role).
+
+    Rows come through a server-side cursor in chunks, so neither libpq nor Python holds more
+    than ``max_bytes`` of result (PostgreSQL's text size of the values): past it the result
+    stops there and is marked overflowed, as MAXREC does. ``timeout_s`` bounds the whole
+    request, fetching included, not only each statement.
 
     Raises :class:`ADQLError` for a query the user must change and :class:`QueryFailed`
     for one the database refused or cancelled.
     """
     ps = plan_settings or PlanSettings()
     started = time.perf_counter()
+    deadline = started + timeout_s
+    truncated = False
     conn.read_only = True
     try:
         with conn.transaction():
@@ -147,21 +157,16 @@ def run(
             plan = choose(conn, t, catalog, ps)
             _set_local(conn, plan.settings)
             sql = t.sql("exact" if plan.name == "exact" else "default")
-            cur = conn.execute(sql, prepare=False)
-            rows = cur.fetchall()
-            if plan.name == "index" and len(rows) < t.limit:
+            rows, desc, origins, truncated = _fetch(conn, sql, max_bytes, deadline, timeout_s)
+            if plan.name == "index" and len(rows) < t.limit and not truncated:
                 plan.fallback = True
                 sql = t.sql("exact")
-                cur = conn.execute(sql, prepare=False)
-                rows = cur.fetchall()
-            desc = cur.description or []
-            res = cur.pgresult
-            origins = [(res.ftable(i), res.ftablecol(i)) for i in range(len(desc))] if res else []
+                rows, desc, origins, truncated = _fetch(conn, sql, max_bytes, deadline, timeout_s)
     except psycopg.Error as exc:
         raise _user_error(exc, timeout_s) from None
     finally:
         conn.read_only = False
-    overflow = len(rows) > maxrec
+    overflow = len(rows) > maxrec or truncated
     return Result(
         names=[d.name for d in desc],
         type_oids=[d.type_code for d in desc],
@@ -171,7 +176,50 @@ def run(
         plan=plan,
         sql=sql,
         elapsed_s=time.perf_counter() - started,
+        truncated_bytes=truncated,
     )
+
+
+#: rows per FETCH of the server-side cursor
+FETCH_ROWS = 2000
+
+
+def _fetch(
+    conn: psycopg.Connection, sql: str, max_bytes: int | None, deadline: float, timeout_s: float
+) -> tuple[list[tuple], list, list[tuple[int, int]], bool]:
+    """(rows, description, column origins, stopped at max_bytes) of one statement."""
+    rows: list[tuple] = []
+    size = 0
+    with conn.cursor(name="tap_query") as cur:
+        cur.execute(sql)  # DECLARE ... CURSOR: never a prepared statement
+        desc: list = []
+        origins: list[tuple[int, int]] = []
+        while True:
+            if time.perf_counter() > deadline:
+                raise QueryFailed(
+                    f"the query took longer than the {timeout_s:g} s limit while its rows were"
+                    " read; add a filter or TOP, ask for fewer columns, or use the asynchronous"
+                    " endpoint with a longer EXECUTIONDURATION"
+                )
+            chunk = cur.fetchmany(FETCH_ROWS)
+            res = cur.pgresult
+            if not desc and cur.description:
+                desc = list(cur.description)
+                if res is not None:
+                    origins = [(res.ftable(i), res.ftablecol(i)) for i in range(len(desc))]
+            if not chunk:
+                break
+            if max_bytes is not None and res is not None:
+                ncols = res.nfields
+                for r in range(res.ntuples):
+                    size += sum(len(res.get_value(r, c) or b"") for c in range(ncols)) + ncols
+                    if size > max_bytes:
+                        rows.extend(chunk[:r])
+                        return rows, desc, origins, True
+            rows.extend(chunk)
+            if len(chunk) < FETCH_ROWS:
+                break
+    return rows, desc, origins, False
 
 
 _UDF_USAGE_HINT = (

@@ -8,6 +8,7 @@ parameter names are case-insensitive. Query errors are VOTable error documents w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 from collections.abc import AsyncIterator
@@ -24,7 +25,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..adql import udfs
 from ..config import Settings
 from . import examples, uws, vosi
-from .service import Cancellable, TapService, error_output
+from .lanes import Busy, Lanes
+from .service import Cancellable, Output, TapService, error_output
 
 log = logging.getLogger(__name__)
 XML = "text/xml; charset=utf-8"
@@ -133,7 +135,7 @@ def create_app(settings: Settings, *, base_url: str | None = None, workers: int 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        service = await run_in_threadpool(TapService, settings)
+        service = await run_in_threadpool(lambda: TapService(settings, job_workers=workers))
         jobs = uws.JobStore(service, workers=workers)
         jobs.changed.bind(asyncio.get_running_loop())
         await run_in_threadpool(jobs.start)
@@ -153,6 +155,7 @@ def create_app(settings: Settings, *, base_url: str | None = None, workers: int 
         openapi_url=None,
     )
     app.state.limits = settings.limits
+    lanes = Lanes(settings)
 
     def service() -> TapService:
         return state["service"]  # type: ignore[return-value]
@@ -176,6 +179,16 @@ def create_app(settings: Settings, *, base_url: str | None = None, workers: int 
         """Starlette's own errors (no such path, method not allowed) as VOTable, not JSON."""
         out = error_output(str(exc.detail), exc.status_code)
         return Response(out.body, out.status, headers=exc.headers, media_type=out.content_type)
+
+    @app.exception_handler(Busy)
+    async def _busy(request: Request, exc: Busy) -> Response:
+        out = error_output(str(exc), 503)
+        return Response(
+            out.body,
+            out.status,
+            headers={"Retry-After": str(exc.retry_after_s)},
+            media_type=out.content_type,
+        )
 
     @app.exception_handler(uws.JobError)
     async def _job_error(request: Request, exc: uws.JobError) -> Response:
@@ -201,11 +214,15 @@ def create_app(settings: Settings, *, base_url: str | None = None, workers: int 
     @app.api_route("/tap/sync", methods=["GET", "POST"])
     async def sync(request: Request) -> Response:
         params = await _params(request)
+        prepared = await lanes.run(lanes.prepare, service().prepare, params)
+        if isinstance(prepared, Output):
+            return Response(prepared.body, prepared.status, media_type=prepared.content_type)
         query = Cancellable()
         task = asyncio.ensure_future(
-            run_in_threadpool(
-                service().run_query,
-                params,
+            lanes.run(
+                lanes.cheap if prepared.cheap else lanes.heavy,
+                service().execute,
+                prepared,
                 timeout_s=settings.query_timeout_s,
                 cancel_hook=query.hook,
             )
@@ -213,14 +230,22 @@ def create_app(settings: Settings, *, base_url: str | None = None, workers: int 
         while not task.done():
             await asyncio.wait({task}, timeout=DISCONNECT_POLL_S)
             if not task.done() and await request.is_disconnected():
-                # nobody will read the answer: stop the work in the database now
+                # nobody will read the answer: stop the work in the database now (or leave
+                # the line, if it is still waiting for a slot)
                 await run_in_threadpool(query.cancel)
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+                return Response(status_code=499)
         out = task.result()
         return Response(out.body, out.status, media_type=out.content_type)
 
     @app.get("/tap/availability")
     async def availability() -> Response:
-        ok, note = await run_in_threadpool(service().available)
+        try:
+            ok, note = await lanes.run(lanes.cheap, service().available)
+        except Busy as exc:
+            ok, note = True, f"the service is up and busy: {exc}"
         return Response(vosi.availability(ok, note), media_type=XML)
 
     @app.get("/tap/capabilities")
@@ -238,13 +263,13 @@ def create_app(settings: Settings, *, base_url: str | None = None, workers: int 
 
     @app.get("/tap/tables")
     async def tables(request: Request) -> Response:
-        cat = await run_in_threadpool(service().catalog)
+        cat = await lanes.run(lanes.cheap, service().catalog)
         detail = request.query_params.get("detail", "max") != "min"
         return Response(vosi.tableset(cat, detail), media_type=XML)
 
     @app.get("/tap/tables/{name}")
     async def one_table(name: str) -> Response:
-        cat = await run_in_threadpool(service().catalog)
+        cat = await lanes.run(lanes.cheap, service().catalog)
         for t in cat.tables:
             if t.name == name:
                 return Response(vosi.table(cat, t), media_type=XML)
@@ -252,7 +277,7 @@ def create_app(settings: Settings, *, base_url: str | None = None, workers: int 
 
     @app.get("/tap/examples", response_class=HTMLResponse)
     async def examples_page(request: Request) -> HTMLResponse:
-        refs = await run_in_threadpool(service().example_references)
+        refs = await lanes.run(lanes.cheap, service().example_references)
         return HTMLResponse(examples.document(_base(request, base_url), refs))
 
     # -- UWS ---------------------------------------------------------------------------------

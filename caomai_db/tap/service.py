@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass
 
 import psycopg
+from pglast import ast
+from pglast.visitors import Visitor
 from pgvector.psycopg import register_vector
 from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -25,7 +27,7 @@ from .. import database
 from ..adql import catalog as catalog_mod
 from ..adql import plan as plan_mod
 from ..adql.parse import ADQLError, adql_to_postgresql
-from ..adql.rewrite import translate
+from ..adql.rewrite import Translated, translate
 from ..config import UWS_ROLE, Settings
 from . import formats, votable
 
@@ -92,7 +94,10 @@ def _configure(conn: psycopg.Connection) -> None:
 class TapService:
     """Shared by the HTTP app and the job runner; thread-safe."""
 
-    def __init__(self, settings: Settings, *, pool_size: int = 8) -> None:
+    def __init__(
+        self, settings: Settings, *, pool_size: int | None = None, job_workers: int = 2
+    ) -> None:
+        """``pool_size``: query connections (default: the query slots plus the job runners)."""
         self.settings = settings
         dsn = database.resolve_dsn(settings)
         self.reader_dsn = database.reader_dsn(settings, dsn)
@@ -100,13 +105,24 @@ class TapService:
         self.plan_settings = plan_mod.PlanSettings(
             exact_max_rows=settings.exact_max_rows, ef_search_min=settings.ef_search_min
         )
+        # queries: the sync slots and the asynchronous job runners
         self.pool = ConnectionPool(
             self.reader_dsn,
             min_size=1,
-            max_size=pool_size,
+            max_size=pool_size or settings.query_slots + job_workers,
             configure=_configure,
             open=True,
             name="caomai-reader",
+        )
+        # cheap work on connections of its own, so a full query pool never starves it:
+        # availability, TAP_SCHEMA, the catalog, queries planned under cheap_cost
+        self.cheap_pool = ConnectionPool(
+            self.reader_dsn,
+            min_size=1,
+            max_size=settings.cheap_slots,
+            configure=_configure,
+            open=True,
+            name="caomai-reader-cheap",
         )
         self.uws_pool = ConnectionPool(
             self.uws_dsn, min_size=1, max_size=4, open=True, name="caomai-uws"
@@ -120,6 +136,7 @@ class TapService:
 
     def close(self) -> None:
         self.pool.close()
+        self.cheap_pool.close()
         self.uws_pool.close()
 
     def catalog(self, refresh: bool = False) -> catalog_mod.Catalog:
@@ -130,7 +147,7 @@ class TapService:
                 or self._catalog is None
                 or time.monotonic() - self._catalog_at > CATALOG_TTL_S
             ):
-                with self.pool.connection() as conn:
+                with self.cheap_pool.connection() as conn:
                     self._catalog = catalog_mod.load(conn)
                     conn.rollback()
                 self._catalog_at = time.monotonic()
@@ -139,7 +156,7 @@ class TapService:
     def example_references(self) -> list[str]:
         """Two public images with fingerprints of the active model (for /examples)."""
         try:
-            with self.pool.connection(timeout=5) as conn:
+            with self.cheap_pool.connection(timeout=5) as conn:
                 rows = conn.execute(
                     "SELECT publisherid FROM caomai.fingerprint"
                     " WHERE model_id = caomai.active_model('map1') AND map2_node IS NOT NULL"
@@ -153,7 +170,7 @@ class TapService:
 
     def available(self) -> tuple[bool, str]:
         try:
-            with self.pool.connection(timeout=5) as conn:
+            with self.cheap_pool.connection(timeout=5) as conn:
                 conn.execute("SELECT 1")
                 conn.rollback()
             return True, "the service accepts queries"
@@ -188,63 +205,133 @@ class TapService:
 
         ``cancel_hook(conn)`` receives the connection while the query runs (async abort).
         """
+        prepared = self.prepare(params, classify=False)
+        if isinstance(prepared, Output):
+            return prepared
+        return self.execute(prepared, timeout_s=timeout_s, cancel_hook=cancel_hook)
+
+    def prepare(self, params: dict[str, str], *, classify: bool = True) -> Prepared | Output:
+        """Check and translate a request (no query slot needed: CPU only, plus one EXPLAIN on
+        the cheap connections to tell a cheap query from a heavy one)."""
         try:
             self.check_params(params)
             fmt = formats.lookup(params.get("RESPONSEFORMAT") or params.get("FORMAT"))
             maxrec = self.maxrec(params.get("MAXREC"))
             cat = self.catalog()
             translated = translate(params["QUERY"], cat, maxrec, self.settings.limits)
-            with self.pool.connection() as conn:
+            prepared = Prepared(translated, cat, fmt, maxrec)
+            if classify:
+                prepared.cheap = self._is_cheap(translated)
+            return prepared
+        except ADQLError as exc:
+            return error_output(str(exc))
+        except Exception as exc:  # noqa: BLE001 - same reporting as execute()
+            return self._failure(exc)
+
+    def _is_cheap(self, translated: Translated) -> bool:
+        """TAP_SCHEMA only, or a plan PostgreSQL costs under ``cheap_cost``."""
+        if schemas_of(translated.tree) <= {"tap_schema"}:
+            return True
+        if translated.similarity is not None:
+            return False
+        try:
+            with self.cheap_pool.connection(timeout=5) as conn:
+                plan = conn.execute(
+                    "EXPLAIN (FORMAT JSON) " + translated.sql(), prepare=False
+                ).fetchone()[0]
+                conn.rollback()
+        except (psycopg.Error, PoolTimeout):
+            return False  # the query will say what is wrong when it runs
+        return float(plan[0]["Plan"]["Total Cost"]) < self.settings.cheap_cost
+
+    def execute(self, p: Prepared, *, timeout_s: float, cancel_hook=None) -> Output:  # noqa: ANN001
+        """Run a prepared query on its lane's connections and write the response."""
+        try:
+            pool = self.cheap_pool if p.cheap else self.pool
+            with pool.connection(timeout=self.settings.queue_wait_s) as conn:
                 if cancel_hook is not None:
                     cancel_hook(conn)
                 try:
                     result = plan_mod.run(
                         conn,
-                        translated,
-                        cat,
-                        maxrec=maxrec,
+                        p.translated,
+                        p.catalog,
+                        maxrec=p.maxrec,
                         timeout_s=timeout_s,
                         plan_settings=self.plan_settings,
+                        max_bytes=self.settings.max_response_bytes,
                     )
                 finally:
                     if cancel_hook is not None:
                         cancel_hook(None)
-            specs = votable.field_specs(result.names, result.type_oids, result.origins, cat)
-            if fmt.key in ("csv", "tsv"):
-                body = votable.delimited(specs, result.rows, "," if fmt.key == "csv" else "\t")
+            specs = votable.field_specs(result.names, result.type_oids, result.origins, p.catalog)
+            if p.fmt.key in ("csv", "tsv"):
+                body = votable.delimited(specs, result.rows, "," if p.fmt.key == "csv" else "\t")
             else:
                 serialization = {"votable": "tabledata", "binary": "binary", "binary2": "binary2"}
                 body = votable.votable(
                     specs,
                     result.rows,
                     overflow=result.overflow,
-                    serialization=serialization[fmt.key],
+                    serialization=serialization[p.fmt.key],
                 )
             log.info(
-                "query: %d rows in %.1f ms, plan %s%s",
+                "query: %d rows in %.1f ms, plan %s%s%s",
                 len(result.rows),
                 result.elapsed_s * 1000,
                 result.plan.name,
                 " (fallback)" if result.plan.fallback else "",
+                " (stopped at the response-size limit)" if result.truncated_bytes else "",
             )
             return Output(
                 body,
-                fmt.content_type,
+                p.fmt.content_type,
                 rows=len(result.rows),
                 overflow=result.overflow,
                 plan=result.plan.name,
             )
         except ADQLError as exc:
             return error_output(str(exc))
-        except plan_mod.QueryFailed as exc:
+        except Exception as exc:  # noqa: BLE001 - see _failure
+            return self._failure(exc)
+
+    def _failure(self, exc: Exception) -> Output:
+        if isinstance(exc, plan_mod.QueryFailed):
             return error_output(str(exc), exc.status)
-        except PoolTimeout:
+        if isinstance(exc, PoolTimeout):
             return error_output(
                 "the service is busy: every database connection is running a query; try again",
                 503,
             )
-        except psycopg.OperationalError as exc:
+        if isinstance(exc, psycopg.OperationalError):
             return error_output(f"the database is not available: {exc}", 503)
-        except Exception as exc:  # a bug: logged with its traceback, reported without it
-            log.exception("query failed")
-            return error_output(f"internal error ({type(exc).__name__}): {exc}", 500)
+        # a bug: logged with its traceback, reported without it
+        log.error("query failed", exc_info=exc)
+        return error_output(f"internal error ({type(exc).__name__}): {exc}", 500)
+
+
+@dataclass
+class Prepared:
+    """A request checked and translated, waiting for a slot on its lane."""
+
+    translated: Translated
+    catalog: catalog_mod.Catalog
+    fmt: formats.Format
+    maxrec: int
+    #: runs on the cheap lane (see TapService._is_cheap)
+    cheap: bool = False
+
+
+class _Schemas(Visitor):
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+    def visit_RangeVar(self, ancestors, node: ast.RangeVar) -> None:  # noqa: ANN001, N802
+        self.names.add((node.schemaname or "").lower())
+
+
+def schemas_of(tree: ast.Node) -> set[str]:
+    """The schemas of every table a statement reads."""
+    v = _Schemas()
+    v(tree)
+    return v.names
