@@ -10,13 +10,12 @@ import re
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from caomai_db import database
 from caomai_db.adql import dachs
 from caomai_db.config import Settings
 from caomai_db.tap.service import TapService
 
+from .system import needs, require
 from .tapserver import synthetic_database
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,8 +39,9 @@ def test_committed_dachs_files_are_current() -> None:
         )
 
 
-@pytest.mark.skipif(not _has_gavo(), reason="Debian's python3-gavo (make test installs it)")
+@needs(_has_gavo(), "python3-gavo")
 def test_dachs_translates_the_readme_examples_like_our_service(cluster_dsn: str) -> None:
+    require(_has_gavo(), "python3-gavo")
     with synthetic_database(cluster_dsn, 300, seed=3, proprietary_fraction=0.0) as dsn:
         reader = database.reader_dsn(Settings.from_env(dsn), dsn)
         out = subprocess.run(

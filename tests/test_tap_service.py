@@ -19,6 +19,7 @@ from caomai_db import database, synthetic
 from caomai_db.adql import udfs
 from caomai_db.config import Settings
 
+from .system import needs, require
 from .tapserver import Truth, running_service, synthetic_database
 
 N_PLANES = 400
@@ -101,10 +102,9 @@ def test_pyvo_async_gives_the_same_answer(tap: str, case) -> None:
     job.delete()
 
 
-@pytest.mark.skipif(
-    shutil.which("stilts") is None, reason="Debian's stilts (make test installs it)"
-)
+@needs(shutil.which("stilts") is not None, "stilts")
 def test_stilts_tapquery_gives_the_same_answer(tap: str, case) -> None:
+    require(shutil.which("stilts") is not None, "stilts")
     out = subprocess.run(
         ["stilts", "tapquery", f"tapurl={tap}", f"adql={case[0]}", "ofmt=csv", "out=-"],
         capture_output=True,
@@ -310,10 +310,9 @@ def test_async_jobs_live_in_the_database_and_survive_a_restart(archive: str, tru
         assert httpx.get(f"{job_url}/phase").status_code == 404
 
 
-@pytest.mark.skipif(
-    shutil.which("stilts") is None, reason="Debian's stilts (make test installs it)"
-)
+@needs(shutil.which("stilts") is not None, "stilts")
 def test_taplint_reports_no_errors(tap: str) -> None:
+    require(shutil.which("stilts") is not None, "stilts")
     out = subprocess.run(
         ["stilts", "taplint", f"tapurl={tap}", "report=EW", "maxrepeat=3"],
         capture_output=True,
