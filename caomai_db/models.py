@@ -994,6 +994,13 @@ fingerprint = table(
     sa.CheckConstraint(f"cardinality(counts) = {N_NODES}", name="counts_len"),
 )
 sa.Index("ix_fingerprint_map2_node", fingerprint.c.map2_node)
+# the caomai.map_node view's per-node lookups: one node's members in distance order (0004)
+sa.Index(
+    "ix_fingerprint_map2_placement",
+    fingerprint.c.map2_model_id,
+    fingerprint.c.map2_node,
+    fingerprint.c.map2_distance,
+)
 sa.Index("ix_fingerprint_publisherid", fingerprint.c.publisherid)
 sa.Index(
     "ix_fingerprint_fp_hnsw",
