@@ -94,6 +94,7 @@ class QueryLimits:
             max_refs=_env_int("CAOMAI_MAX_REFS", d.max_refs),
         )
 
+
 #: Queries one server runs at once by default: one per core. On 2 cores, 4 slots gave the same
 #: throughput as 2 and cheap requests a p95 of 304 ms instead of 190 ms (bench/load_test.py).
 DEFAULT_QUERY_SLOTS = max(2, os.cpu_count() or 2)

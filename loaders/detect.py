@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import sep
 
+from caomai_db.errors import DetectionError
+
 from .images import ImageHDU
 
 #: Flag bits added to sep's own (sep uses bits 0..7).
@@ -35,10 +37,6 @@ FLAG_EDGE = 1 << 10
 
 #: Catalogue columns kept per object (sep names).
 CATALOG_FIELDS = ("x", "y", "a", "b", "theta", "flux", "peak", "flag", "npix")
-
-
-class DetectionError(Exception):
-    """An image on which detection cannot run (all invalid, constant, ...); the message says why."""
 
 
 @dataclass(frozen=True)

@@ -20,16 +20,14 @@ from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
 from astropy.wcs import WCS, FITSFixedWarning
 
+from caomai_db.errors import ImageError
+
 log = logging.getLogger(__name__)
 
 #: Suffixes read through Pillow as single-plane images without WCS.
 RASTER_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff"}
 #: Header keywords that give the saturation level, in order of preference.
 SATURATION_KEYS = ("SATURATE", "SATLEVEL", "MAXLIN")
-
-
-class ImageError(Exception):
-    """A file that cannot be read as images; the message says why."""
 
 
 @dataclass

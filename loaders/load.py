@@ -48,6 +48,7 @@ from tqdm import tqdm
 
 from caomai_db import database
 from caomai_db.config import Settings
+from caomai_db.errors import LostPlane
 
 from . import fingerprint as fpmod
 from . import modelstore, moments
@@ -198,10 +199,6 @@ def finish_plane(fo: FileObjects, map1: Map1, map2: Map2 | None) -> PlaneResult:
 
 
 # -- database side ----------------------------------------------------------------------------
-
-
-class LostPlane(Exception):
-    """The plane is no longer ours (another loader reclaimed it); its rows were not written."""
 
 
 def write_plane(

@@ -29,13 +29,10 @@ import psycopg
 import torch
 
 from caomai_db.config import Settings
+from caomai_db.errors import ModelError
 
 MODEL_FILE = "model.pt"
 PLANES_FILE = "training_planes.txt"
-
-
-class ModelError(RuntimeError):
-    """A model that cannot be used; the message says why and what to do."""
 
 
 @dataclass

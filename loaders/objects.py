@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from caomai_db.errors import NoObjectsError
+
 from . import cutouts, moments
 from .detect import DetectionError, DetectParams, detect
 from .images import ImageError, read_images
@@ -30,10 +32,6 @@ from .images import ImageError, read_images
 #: adaptive moments of the cutout (``moments.NAMES``).
 CATALOGUE = ("extension", "x", "y", "ra", "dec", "flux", "a", "b", "theta", "peak", "flag")
 COLUMNS = CATALOGUE + moments.NAMES
-
-
-class NoObjectsError(Exception):
-    """A file that was read but gave nothing to fingerprint; the message says why."""
 
 
 @dataclass

@@ -36,11 +36,7 @@ from queryparser.adql.ADQLParser import ADQLParser
 from queryparser.exceptions import QueryError, QuerySyntaxError
 
 from ..config import QueryLimits
-
-
-class ADQLError(ValueError):
-    """A query the service cannot run, with a message a person can act on."""
-
+from ..errors import ADQLError
 
 _BINOPS = {
     ast.Add: operator.add,

@@ -32,6 +32,7 @@ import psycopg
 from psycopg import errors as pgerr
 
 from ..config import EF_SEARCH_MIN, EXACT_MAX_ROWS
+from ..errors import QueryFailed
 from .catalog import Catalog
 from .parse import ADQLError
 from .rewrite import Translated
@@ -74,14 +75,6 @@ class Result:
     elapsed_s: float
     #: the rows stopped at the response-size limit (``overflow`` is then set too)
     truncated_bytes: bool = False
-
-
-class QueryFailed(Exception):
-    """A query the database refused or cancelled; the message is for the user."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def estimate_rows(conn: psycopg.Connection, sql: str) -> float:

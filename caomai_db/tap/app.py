@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..adql import udfs
 from ..config import Settings
+from ..errors import BadRequest
 from . import examples, uws, vosi
 from .lanes import Busy, Lanes
 from .service import Cancellable, Output, TapService, error_output
@@ -32,11 +33,6 @@ log = logging.getLogger(__name__)
 XML = "text/xml; charset=utf-8"
 #: how often a running sync query checks that its client is still there, seconds
 DISCONNECT_POLL_S = 0.5
-
-
-class BadRequest(Exception):
-    """A request the service cannot read (body too large or malformed, NUL characters): a 400
-    VOTable error on every route."""
 
 
 async def _form(request: Request, max_bytes: int) -> FormData:

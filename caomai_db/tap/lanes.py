@@ -22,19 +22,9 @@ from typing import Any, TypeVar
 import anyio
 
 from ..config import Settings
+from ..errors import Busy
 
 T = TypeVar("T")
-
-
-class Busy(Exception):
-    """No slot came free in time; the client should retry later."""
-
-    def __init__(self, lane: str, waited_s: float) -> None:
-        super().__init__(
-            f"the service is busy: no {lane} query slot came free within {waited_s:g} s;"
-            " try again in a moment, or use the asynchronous endpoint (/async)"
-        )
-        self.retry_after_s = max(1, int(waited_s // 6))
 
 
 class Lanes:

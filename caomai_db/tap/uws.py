@@ -41,6 +41,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 import psycopg
 
+from ..errors import JobError
 from .service import TapService
 
 log = logging.getLogger(__name__)
@@ -71,14 +72,6 @@ _WHY_TWICE = (
     "the service stopped twice while running this job (its server was killed or crashed);"
     " it is not run a third time"
 )
-
-
-class JobError(Exception):
-    """A UWS request that cannot be honoured (HTTP status and message)."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass
