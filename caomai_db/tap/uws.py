@@ -37,12 +37,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from xml.sax.saxutils import escape, quoteattr
 
 import psycopg
 
 from ..errors import JobError
 from .service import TapService
+from .xmldocs import render
 
 log = logging.getLogger(__name__)
 
@@ -647,87 +647,20 @@ class JobStore:
             self.changed.fire()
 
 
-# -- XML --------------------------------------------------------------------------------------
-
-_NS = (
-    'xmlns:uws="http://www.ivoa.net/xml/UWS/v1.0" xmlns:xlink="http://www.w3.org/1999/xlink"'
-    ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
-)
-
-
-def _el(name: str, value: object | None) -> str:
-    if value is None:
-        return f'  <uws:{name} xsi:nil="true"/>'
-    return f"  <uws:{name}>{escape(str(value))}</uws:{name}>"
+# -- XML (caomai_db/tap/templates/uws.xml.j2) --------------------------------------------------
 
 
 def job_xml(job: Job, base: str) -> str:
-    url = f"{base}/async/{job.job_id}"
-    lines = ['<?xml version="1.0" encoding="UTF-8"?>', f'<uws:job {_NS} version="1.1">']
-    lines.append(_el("jobId", job.job_id))
-    if job.run_id is not None:
-        lines.append(_el("runId", job.run_id))
-    lines.append(_el("ownerId", job.owner_id))
-    lines.append(_el("phase", job.phase))
-    lines.append(_el("quote", None))
-    lines.append(_el("creationTime", _iso(job.creation_time)))
-    lines.append(_el("startTime", _iso(job.start_time)))
-    lines.append(_el("endTime", _iso(job.end_time)))
-    lines.append(_el("executionDuration", job.execution_duration))
-    lines.append(_el("destruction", _iso(job.destruction_time)))
-    lines.append("  <uws:parameters>")
-    for k, v in sorted(job.parameters.items()):
-        lines.append(f"    <uws:parameter id={quoteattr(k)}>{escape(str(v))}</uws:parameter>")
-    lines.append("  </uws:parameters>")
-    lines.append("  <uws:results>")
-    if job.phase == "COMPLETED":
-        size = ""
-        lines.append(
-            f'    <uws:result id="result" xlink:type="simple" xlink:href={quoteattr(url + "/results/result")}'
-            f"{size} mime-type={quoteattr(job.result_mime or '')}/>"
-        )
-    lines.append("  </uws:results>")
-    if job.phase == "ERROR":
-        lines.append('  <uws:errorSummary type="fatal" hasDetail="true">')
-        lines.append(f"    <uws:message>{escape(job.error_summary or '')}</uws:message>")
-        lines.append("  </uws:errorSummary>")
-    if job.plan:
-        lines.append(f"  <uws:jobInfo><plan>{escape(job.plan)}</plan></uws:jobInfo>")
-    lines.append("</uws:job>")
-    return "\n".join(lines) + "\n"
+    return render("uws.xml.j2", doc="job", job=job, url=f"{base}/async/{job.job_id}", iso=_iso)
 
 
 def results_xml(job: Job, base: str) -> str:
-    url = f"{base}/async/{job.job_id}/results/result"
-    inner = ""
-    if job.phase == "COMPLETED":
-        inner = (
-            f'  <uws:result id="result" xlink:type="simple" xlink:href={quoteattr(url)}'
-            f" mime-type={quoteattr(job.result_mime or '')}/>\n"
-        )
-    return f'<?xml version="1.0" encoding="UTF-8"?>\n<uws:results {_NS}>\n{inner}</uws:results>\n'
+    return render("uws.xml.j2", doc="results", job=job, url=f"{base}/async/{job.job_id}", iso=_iso)
 
 
 def parameters_xml(job: Job) -> str:
-    lines = [f'<?xml version="1.0" encoding="UTF-8"?>\n<uws:parameters {_NS}>']
-    for k, v in sorted(job.parameters.items()):
-        lines.append(f"  <uws:parameter id={quoteattr(k)}>{escape(str(v))}</uws:parameter>")
-    lines.append("</uws:parameters>")
-    return "\n".join(lines) + "\n"
+    return render("uws.xml.j2", doc="parameters", job=job, iso=_iso)
 
 
 def jobs_xml(jobs: list[Job], base: str) -> str:
-    lines = ['<?xml version="1.0" encoding="UTF-8"?>', f'<uws:jobs {_NS} version="1.1">']
-    for j in jobs:
-        lines.append(
-            f'  <uws:jobref id={quoteattr(j.job_id)} xlink:type="simple"'
-            f" xlink:href={quoteattr(f'{base}/async/{j.job_id}')}>"
-        )
-        lines.append("  " + _el("phase", j.phase))
-        if j.run_id is not None:
-            lines.append("  " + _el("runId", j.run_id))
-        lines.append("  " + _el("ownerId", j.owner_id))
-        lines.append("  " + _el("creationTime", _iso(j.creation_time)))
-        lines.append("  </uws:jobref>")
-    lines.append("</uws:jobs>")
-    return "\n".join(lines) + "\n"
+    return render("uws.xml.j2", doc="jobs", jobs=jobs, base=base, iso=_iso)
