@@ -3,38 +3,9 @@
 Every setting has a default that works out of the box on a laptop; the environment overrides it.
 Commands read `Settings.from_env()` once and pass the object on, so nothing else reads os.environ.
 
-- ``CAOMAI_HOME`` (default ``~/.caomai``): the embedded PostgreSQL cluster, models, job files.
-- ``CAOMAI_DSN``: an external PostgreSQL >= 15 with pgvector >= 0.8. When set, the embedded
-  cluster is never started and every command works on that server instead.
-- ``CAOMAI_READER_DSN``: how the TAP service connects for queries (default: the DSN above with
-  the read-only role ``caomai_reader`` as user).
-- ``CAOMAI_UWS_DSN``: how the TAP service stores its asynchronous jobs (default: the DSN above
-  with the role ``caomai_uws``, which may write ``caomai_uws.job`` and nothing else).
-- ``CAOMAI_UWS_LEASE`` / ``CAOMAI_UWS_HEARTBEAT`` (seconds): how long a server's claim on a
-  running asynchronous job lasts without renewal, and how often it renews it.
-- ``CAOMAI_UWS_OWNER_HEADER``: the request header that names the owner of asynchronous jobs,
-  for a deployment whose authenticating proxy sets it (e.g. ``X-Remote-User``); unset, owners
-  are anonymous clients told apart by a cookie.
-- ``CAOMAI_QUERY_SLOTS`` (the cores, at least 2) / ``CAOMAI_CHEAP_SLOTS`` (2): queries one server runs at once,
-  and cheap requests beside them on connections of their own (availability, TAP_SCHEMA,
-  queries planned under ``CAOMAI_CHEAP_COST``, 2000); the rest wait in line up to
-  ``CAOMAI_QUEUE_WAIT`` (30 s), then get a 503 with Retry-After.
-- ``CAOMAI_MAX_RESPONSE_BYTES`` (32 MiB): the largest result of one query; past it the rows
-  stop, marked as an overflow (as MAXREC).
-- ``CAOMAI_UWS_MAX_PARAM_BYTES`` / ``CAOMAI_UWS_MAX_JOBS``: size of one job's parameters and
-  number of jobs one owner may keep.
-
-Limits of one TAP request, checked before any work starts (a request over one is a 400 error
-that names it; ``/tap/capabilities`` lists them):
-
-- ``CAOMAI_MAX_BODY_BYTES`` (1 MiB): the request body (the form of a POST);
-- ``CAOMAI_MAX_QUERY_BYTES`` (64 KiB): the ADQL text, UTF-8;
-- ``CAOMAI_MAX_QUERY_TOKENS`` (5000): ADQL tokens (words, numbers, strings, symbols);
-- ``CAOMAI_MAX_NESTING`` (30): levels of nested parentheses (subqueries and functions too);
-- ``CAOMAI_MAX_SELECT_ITEMS`` (500): items of one select list;
-- ``CAOMAI_MAX_LIST_ITEMS`` (1000): items of any other parenthesised list (IN, arguments);
-- ``CAOMAI_MAX_NODE_LIST_ITEMS`` (400): items of a node list of in_node or has_object_node;
-- ``CAOMAI_MAX_REFS`` (100): images in one reference of fp_similar or in_node (``a|b|c``).
+Every variable is listed once, in :data:`VARIABLES` (name, default, meaning): the README's
+configuration table is generated from it (:func:`markdown_reference`), and a test checks that
+every ``CAOMAI_*`` name this module reads is listed there.
 """
 
 from __future__ import annotations
@@ -98,6 +69,107 @@ class QueryLimits:
 #: Queries one server runs at once by default: one per core. On 2 cores, 4 slots gave the same
 #: throughput as 2 and cheap requests a p95 of 304 ms instead of 190 ms (bench/load_test.py).
 DEFAULT_QUERY_SLOTS = max(2, os.cpu_count() or 2)
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One environment variable: its name, its default in words, what it sets."""
+
+    name: str
+    default: str
+    meaning: str
+
+
+VARIABLES: tuple[Variable, ...] = (
+    Variable("CAOMAI_HOME", "~/.caomai", "the embedded PostgreSQL cluster, models, job files"),
+    Variable(
+        "CAOMAI_DSN",
+        "(embedded)",
+        "an external PostgreSQL >= 15 with pgvector >= 0.8; when set, the embedded cluster is"
+        " never started and every command works on that server",
+    ),
+    Variable(
+        "CAOMAI_READER_DSN",
+        "DSN as caomai_reader",
+        "how the TAP service connects for queries (the read-only role)",
+    ),
+    Variable(
+        "CAOMAI_UWS_DSN",
+        "DSN as caomai_uws",
+        "how the TAP service stores asynchronous jobs (a role that may write caomai_uws.job only)",
+    ),
+    Variable(
+        "CAOMAI_QUERY_TIMEOUT", "60", "statement timeout of a sync query, s (fetching included)"
+    ),
+    Variable("CAOMAI_MAX_ROWS", "1000000", "hard row limit of a query (MAXREC cannot exceed it)"),
+    Variable("CAOMAI_DEFAULT_MAXREC", "100000", "MAXREC when the client gives none"),
+    Variable(
+        "CAOMAI_MAX_RESPONSE_BYTES",
+        "33554432 (32 MiB)",
+        "largest result of one query; past it the rows stop, marked as an overflow",
+    ),
+    Variable("CAOMAI_ASYNC_MAX_DURATION", "3600", "longest EXECUTIONDURATION of an async job, s"),
+    Variable("CAOMAI_JOB_RETENTION_DAYS", "7", "how long async jobs and their results are kept"),
+    Variable(
+        "CAOMAI_EXACT_MAX_ROWS",
+        str(EXACT_MAX_ROWS),
+        "a similarity query whose filter leaves at most this many rows (planner estimate) is"
+        " answered exactly, above through the HNSW index",
+    ),
+    Variable(
+        "CAOMAI_EF_SEARCH_MIN", str(EF_SEARCH_MIN), "smallest hnsw.ef_search of the index plan"
+    ),
+    Variable(
+        "CAOMAI_QUERY_SLOTS",
+        "the cores, at least 2",
+        "queries one server runs at once; the rest wait in line without a thread or connection",
+    ),
+    Variable(
+        "CAOMAI_CHEAP_SLOTS",
+        "2",
+        "cheap requests beside them on connections of their own (availability, tables,"
+        " TAP_SCHEMA, queries planned under CAOMAI_CHEAP_COST)",
+    ),
+    Variable("CAOMAI_CHEAP_COST", "2000", "planner cost under which a query counts as cheap"),
+    Variable("CAOMAI_QUEUE_WAIT", "30", "how long a query waits for a slot before a 503 busy, s"),
+    Variable(
+        "CAOMAI_UWS_LEASE",
+        "60",
+        "a server's claim on a running async job lasts this long unless renewed, s",
+    ),
+    Variable("CAOMAI_UWS_HEARTBEAT", "5", "how often a server renews its leases, s"),
+    Variable(
+        "CAOMAI_UWS_OWNER_HEADER",
+        "(unset: a cookie)",
+        "request header an authenticating proxy sets to the user (e.g. X-Remote-User): the"
+        " owner of async jobs; enable only behind a proxy that sets or strips it",
+    ),
+    Variable("CAOMAI_UWS_MAX_PARAM_BYTES", "262144", "size of one async job's parameters, bytes"),
+    Variable("CAOMAI_UWS_MAX_JOBS", "100", "async jobs one owner may keep"),
+    Variable("CAOMAI_MAX_BODY_BYTES", "1048576 (1 MiB)", "a request body (the form of a POST)"),
+    Variable("CAOMAI_MAX_QUERY_BYTES", "65536 (64 KiB)", "the ADQL text, UTF-8"),
+    Variable("CAOMAI_MAX_QUERY_TOKENS", "5000", "ADQL tokens (words, numbers, strings, symbols)"),
+    Variable("CAOMAI_MAX_NESTING", "30", "levels of nested parentheses"),
+    Variable("CAOMAI_MAX_SELECT_ITEMS", "500", "items of one select list"),
+    Variable("CAOMAI_MAX_LIST_ITEMS", "1000", "items of any other list (IN, arguments)"),
+    Variable(
+        "CAOMAI_MAX_NODE_LIST_ITEMS",
+        str(N_NODES),
+        "items of a node list (in_node, has_object_node)",
+    ),
+    Variable("CAOMAI_MAX_REFS", "100", "images in one reference of fp_similar or in_node (a|b|c)"),
+)
+
+README_BEGIN = "<!-- BEGIN configuration (generated from caomai_db/config.py) -->"
+README_END = "<!-- END configuration -->"
+
+
+def markdown_reference() -> str:
+    """The README's configuration table (a test keeps them equal)."""
+    lines = [README_BEGIN, "| variable | default | what it sets |", "| --- | --- | --- |"]
+    lines += [f"| `{v.name}` | {v.default} | {v.meaning} |" for v in VARIABLES]
+    lines.append(README_END)
+    return "\n".join(lines)
 
 
 def _env_int(name: str, default: int) -> int:
