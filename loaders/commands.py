@@ -22,7 +22,12 @@ def _add_selection(p: argparse.ArgumentParser) -> None:
         "(e.g. \"o.collection = 'CFHT'\"), or a SELECT whose first column is planeID "
         "(default: every plane with a science file)",
     )
-    p.add_argument("--files", nargs="+", metavar="FILE", help="registered files to use instead")
+    p.add_argument(
+        "--files",
+        nargs="+",
+        metavar="FILE|DIR",
+        help="registered files to use instead, or directories of them (searched as by register)",
+    )
 
 
 def _add_device(p: argparse.ArgumentParser) -> None:
