@@ -17,9 +17,10 @@ import numpy as np
 import psycopg
 import uvicorn
 
-from caomai_db import database, dbadmin, synthetic
+from caomai_db import database, dbadmin
 from caomai_db.config import GRID_COLS, Settings
 from caomai_db.tap.app import create_app
+from loaders import synthetic
 from loaders.fingerprint import fingerprint
 
 
