@@ -133,7 +133,7 @@ def _ensure_models(conn: psycopg.Connection) -> tuple[int, int]:
             conn.execute("UPDATE caomai.model SET active = false WHERE kind = %s", (kind,))
             row = conn.execute(
                 "INSERT INTO caomai.model (name, kind, dim, active, parent_id, description)"
-                " VALUES (%s, %s, %s, true, %s, 'synthetic fingerprints (loaders.synthetic)')"
+                " VALUES (%s, %s, %s, true, %s, 'synthetic fingerprints (caomai_loaders.synthetic)')"
                 " RETURNING model_id",
                 (name, kind, 64 if kind == "map1" else N_NODES, ids[0] if parent else None),
             ).fetchone()

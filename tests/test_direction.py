@@ -49,4 +49,4 @@ def test_the_loaders_commands_come_through_the_entry_point_group() -> None:
     for argv in (["demo"], ["synthetic"], ["simulate", "--out", "x", "--exposures", "1"],
                  ["register", "x"], ["load"]):  # fmt: skip
         handler = parser.parse_args(argv).handler
-        assert handler.__module__.split(".")[0] == "loaders", argv
+        assert handler.__module__.split(".")[0] == "caomai_loaders", argv

@@ -13,8 +13,8 @@ from astropy.io import fits
 from astropy.wcs import WCS
 
 from caomai_db import cli
-from loaders.register import footprint, is_proprietary, register_paths
-from loaders.selection import select_planes
+from caomai_loaders.register import footprint, is_proprietary, register_paths
+from caomai_loaders.selection import select_planes
 
 from .realframes import real_frames
 from .simarchive import SMALL, archive

@@ -10,7 +10,7 @@ from caomai_db.adql import plan as plan_mod
 from caomai_db.adql.rewrite import translate
 from caomai_db.config import Settings
 from caomai_db.tap.service import TapService
-from loaders import synthetic
+from caomai_loaders import synthetic
 
 from .tapserver import Truth, synthetic_database
 

@@ -18,7 +18,7 @@ import pyvo
 from caomai_db import database
 from caomai_db.adql import udfs
 from caomai_db.config import Settings
-from loaders import synthetic
+from caomai_loaders import synthetic
 
 from .tapserver import Truth, running_service, synthetic_database
 
