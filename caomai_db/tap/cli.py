@@ -6,9 +6,10 @@ import argparse
 from pathlib import Path
 
 from ..config import Settings
+from ..paths import TAP_SCHEMA_DIR
 
 #: where the generated DaCHS files are committed
-DACHS_DIR = Path(__file__).resolve().parents[2] / "tap_schema" / "dachs"
+DACHS_DIR = TAP_SCHEMA_DIR / "dachs"
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
