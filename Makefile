@@ -35,14 +35,17 @@ system-deps:
 demo: $(VENV)/.installed-demo
 	$(BIN)/caomai demo
 
-## make test: install what the tests need and run the whole suite (lint included)
+## make test: install what the tests need and run the whole suite (lint and the import
+## contracts of pyproject.toml included)
 test: $(VENV)/.installed-test system-deps
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info build dist

@@ -42,13 +42,13 @@ sys.path.insert(0, str(ROOT))
 
 from caomai_db import database, dbadmin  # noqa: E402
 from caomai_db.config import GRID_COLS, GRID_ROWS, Settings  # noqa: E402
-from loaders import encoder as enc  # noqa: E402
-from loaders import fingerprint as fpmod  # noqa: E402
-from loaders import modelstore  # noqa: E402
-from loaders.detect import DetectParams  # noqa: E402
-from loaders.device import pick_device  # noqa: E402
-from loaders.images import read_images  # noqa: E402
-from loaders.load import (  # noqa: E402
+from caomai_loaders import encoder as enc  # noqa: E402
+from caomai_loaders import fingerprint as fpmod  # noqa: E402
+from caomai_loaders import modelstore  # noqa: E402
+from caomai_loaders.detect import DetectParams  # noqa: E402
+from caomai_loaders.device import pick_device  # noqa: E402
+from caomai_loaders.images import read_images  # noqa: E402
+from caomai_loaders.load import (  # noqa: E402
     ANNOTATION_COLUMNS,
     LoadOptions,
     PlaneJob,
@@ -56,9 +56,9 @@ from loaders.load import (  # noqa: E402
     load,
     write_plane,
 )
-from loaders.maps import Map1  # noqa: E402
-from loaders.objects import file_objects  # noqa: E402
-from loaders.som import SOM  # noqa: E402
+from caomai_loaders.maps import Map1  # noqa: E402
+from caomai_loaders.objects import file_objects  # noqa: E402
+from caomai_loaders.som import SOM  # noqa: E402
 
 
 def render_ccd(rng: np.random.Generator, nx: int, ny: int, n_obj: int) -> np.ndarray:
@@ -119,7 +119,8 @@ def rate(n: float, seconds: float) -> str:
 def register(dsn: str, paths: list[Path]) -> None:
     """The archive's registration when it is installed, else the tests' minimal one."""
     try:
-        from loaders.register import register_paths  # the simulator branch's `caomai register`
+        # the simulator branch's `caomai register`
+        from caomai_loaders.register import register_paths
 
         register_paths(dsn, paths)
     except ImportError:

@@ -50,8 +50,9 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from caomai_db import database, dbadmin, synthetic  # noqa: E402
+from caomai_db import database, dbadmin  # noqa: E402
 from caomai_db.config import Settings  # noqa: E402
+from caomai_loaders import synthetic  # noqa: E402
 from tests.tapserver import Truth  # noqa: E402
 
 CHEAP = {"availability", "capabilities", "tap_schema", "small"}

@@ -4,7 +4,7 @@
 
 Builds (once; kept for the next run) a database ``caomai_bench_g<generator>_<rows>`` on the
 configured cluster (CAOMAI_DSN, else the embedded one in CAOMAI_HOME) holding ``rows``
-synthetic planes (caomai_db.synthetic: clustered, non-negative, 400-d fingerprints with CAOM2
+synthetic planes (caomai_loaders.synthetic: clustered, non-negative, 400-d fingerprints with CAOM2
 metadata; 1 % are proprietary), starts ``caomai serve`` on it, and for filters keeping 0.1 %,
 1 %, 10 % and 100 % of the rows (``time_bounds_lower < cut``) asks ``--queries`` top-``k``
 ADQL queries
@@ -40,11 +40,12 @@ import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector
 
-from caomai_db import database, dbadmin, synthetic
+from caomai_db import database, dbadmin
 from caomai_db.adql import plan as plan_mod
 from caomai_db.adql.rewrite import translate
 from caomai_db.config import Settings
 from caomai_db.tap.service import TapService
+from caomai_loaders import synthetic
 
 FRACTIONS = (0.001, 0.01, 0.1, 1.0)
 

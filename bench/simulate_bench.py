@@ -6,7 +6,7 @@ Prints, with the machine's load next to them:
    Mpix (Poisson noise on a flat sky, conversion to 16 bits, writing the FITS file), one core;
 2. seconds per Mpix rendered, one core, for each quality class (the classes cost differently:
    crowded fields have tens of thousands of stars, bad focus and really bad tracking wide PSFs);
-3. the wall time of the demo-sized archive (``loaders.simulate.DEMO``, the size `caomai demo`
+3. the wall time of the demo-sized archive (``caomai_loaders.simulate.DEMO``, the size `caomai demo`
    renders) on all the cores this process may use, against the 5-minute budget.
 
     .venv/bin/python bench/simulate_bench.py                 # everything (~5 min on 2 cores)
@@ -27,8 +27,14 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from loaders.sim.conditions import CLASSES
-from loaders.simulate import DEFAULT_CCD_SIZE, DEFAULT_CCDS, DEMO, available_cores, simulate_archive
+from caomai_loaders.sim.conditions import CLASSES
+from caomai_loaders.simulate import (
+    DEFAULT_CCD_SIZE,
+    DEFAULT_CCDS,
+    DEMO,
+    available_cores,
+    simulate_archive,
+)
 
 #: The demo must render within this on two cores (issue 4).
 DEMO_BUDGET_S = 300.0

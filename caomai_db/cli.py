@@ -1,5 +1,8 @@
 """The `caomai` command.
 
+The database commands live here; other installed packages add theirs through the
+``caomai.commands`` entry point group (see :func:`build_parser`).
+
 Every subcommand works on the database given by ``--dsn``/``CAOMAI_DSN`` or, with neither,
 on the embedded cluster under ``CAOMAI_HOME`` (started on demand).
 """
@@ -10,13 +13,17 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable
-from pathlib import Path
+from importlib.metadata import entry_points
 
 import psycopg
 from sqlalchemy import exc as sa_exc
 
 from . import database, dbadmin
 from .config import Settings
+from .tap import cli as tap_cli
+
+#: entry point group of the functions that add subcommands to `caomai` (pyproject.toml)
+COMMANDS_GROUP = "caomai.commands"
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -97,27 +104,16 @@ def cmd_tap_schema(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from .demo import DemoOptions, run_demo
-
-    return run_demo(
-        settings,
-        DemoOptions(
-            exposures=args.exposures,
-            out=Path(args.out) if args.out else None,
-            cutouts=args.cutouts,
-            epochs=args.epochs,
-            max_objects=args.max_objects,
-            workers=args.workers,
-            progress=not args.no_progress,
-        ),
-    )
-
-
 # -- parser ---------------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The whole command line: the database's commands, then every installed registrar's.
+
+    The database package knows no other package of caomai: the loaders (simulate, register,
+    train, load, demo, ...) add their subcommands through the ``caomai.commands`` entry point
+    group, each entry a function taking the subparsers object.
+    """
     parser = argparse.ArgumentParser(
         prog="caomai",
         description="Content-based image search for astronomical archives, in ADQL.",
@@ -165,24 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(handler=cmd_tap_schema)
 
-    p = sub.add_parser(
-        "demo",
-        help="the main job on the embedded database: simulate, register, train, load, "
-        "evaluate, query (see README)",
-    )
-    p.add_argument("--exposures", type=int, help="archive size (default: 1000, the demo size)")
-    p.add_argument("--out", help="archive directory (default $CAOMAI_HOME/demo)")
-    p.add_argument("--cutouts", type=int, default=20000, help="Map-1 training cutouts")
-    p.add_argument("--epochs", type=int, default=10, help="Map-1 encoder epochs")
-    p.add_argument("--max-objects", type=int, default=400, help="objects sampled per image")
-    p.add_argument("--workers", type=int, help="processes (default: the free cores)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.set_defaults(handler=cmd_demo)
-    __import__("caomai_db.tap.cli", fromlist=["register"]).register(sub)  # caomai serve
-    __import__("loaders.simulate").simulate.register(sub)  # caomai simulate, caomai register
-    __import__("loaders.commands").commands.register(
-        sub
-    )  # train, load, label-node, evaluate, model
+    tap_cli.register(sub)  # caomai serve, caomai tap-dachs
+    for entry in sorted(entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):
+        entry.load()(sub)
     return parser
 
 

@@ -1,17 +1,20 @@
-"""CLI of the training, loading and evaluation jobs: `caomai train|load|label-node|evaluate|model`.
+"""The loaders' subcommands of `caomai`: demo, simulate, register, train, load, label-node,
+evaluate, model, synthetic.
 
-``register(subparsers)`` is called once from ``caomai_db.cli.build_parser``; heavy imports
-(torch, sep) happen inside the handlers so `caomai --help` stays fast.
+``register(subparsers)`` is the ``caomai.commands`` entry point (pyproject.toml) that
+``caomai_db.cli.build_parser`` calls, so the database package never imports the loaders; heavy
+imports (torch, sep) happen inside the handlers so `caomai --help` stays fast.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from caomai_db.config import Settings
 
-from . import shape
+from . import shape, simulate
 
 
 def _add_selection(p: argparse.ArgumentParser) -> None:
@@ -22,7 +25,12 @@ def _add_selection(p: argparse.ArgumentParser) -> None:
         "(e.g. \"o.collection = 'CFHT'\"), or a SELECT whose first column is planeID "
         "(default: every plane with a science file)",
     )
-    p.add_argument("--files", nargs="+", metavar="FILE", help="registered files to use instead")
+    p.add_argument(
+        "--files",
+        nargs="+",
+        metavar="FILE|DIR",
+        help="registered files to use instead, or directories of them (searched as by register)",
+    )
 
 
 def _add_device(p: argparse.ArgumentParser) -> None:
@@ -39,6 +47,38 @@ def _add_device(p: argparse.ArgumentParser) -> None:
 
 
 # -- handlers ---------------------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from .demo import DemoOptions, run_demo
+
+    return run_demo(
+        settings,
+        DemoOptions(
+            exposures=args.exposures,
+            out=Path(args.out) if args.out else None,
+            cutouts=args.cutouts,
+            epochs=args.epochs,
+            max_objects=args.max_objects,
+            workers=args.workers,
+            progress=not args.no_progress,
+        ),
+    )
+
+
+def cmd_synthetic(args: argparse.Namespace, settings: Settings) -> int:
+    from caomai_db import database, dbadmin
+
+    from . import synthetic
+
+    dsn = database.resolve_dsn(settings)
+    dbadmin.upgrade(dsn, "head")
+    archive = synthetic.generate(dsn, args.rows, seed=args.seed)
+    print(
+        f"wrote {archive.n:,} synthetic planes with fingerprints (seed {archive.seed});"
+        f" e.g. {synthetic.publisher_id(3)}"
+    )
+    return 0
 
 
 def cmd_train_map1(args: argparse.Namespace, settings: Settings) -> int:
@@ -201,7 +241,23 @@ def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add the loader commands to `caomai`'s subcommands."""
+    """Add the loader commands to `caomai`'s subcommands (the ``caomai.commands`` entry point)."""
+    p = sub.add_parser(
+        "demo",
+        help="the main job on the embedded database: simulate, register, train, load, "
+        "evaluate, query (see README)",
+    )
+    p.add_argument("--exposures", type=int, help="archive size (default: 1000, the demo size)")
+    p.add_argument("--out", help="archive directory (default $CAOMAI_HOME/demo)")
+    p.add_argument("--cutouts", type=int, default=20000, help="Map-1 training cutouts")
+    p.add_argument("--epochs", type=int, default=10, help="Map-1 encoder epochs")
+    p.add_argument("--max-objects", type=int, default=400, help="objects sampled per image")
+    p.add_argument("--workers", type=int, help="processes (default: the free cores)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(handler=cmd_demo)
+
+    simulate.register(sub)  # caomai simulate, caomai register
+
     train = sub.add_parser("train", help="train Map 1 (objects) or Map 2 (images)")
     tsub = train.add_subparsers(dest="train_command", required=True, metavar="MAP")
 
@@ -330,3 +386,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         q = msub.add_parser(action, help=text)
         q.add_argument("model", help="model name or id")
         q.set_defaults(handler=cmd_model)
+
+    p = sub.add_parser(
+        "synthetic",
+        help="add synthetic planes with fingerprints (to try the TAP service, tests, benchmarks)",
+        description="Write N synthetic CAOM2 planes with fingerprint-like vectors (clustered, "
+        "non-negative, 400-d; 1%% proprietary) into the database (loaders/synthetic.py).",
+    )
+    p.add_argument("--rows", type=int, default=500, help="planes to add (default 500)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.set_defaults(handler=cmd_synthetic)

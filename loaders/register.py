@@ -3,7 +3,7 @@
 The path every file takes into the archive's metadata, simulated or real: one Observation, one
 Plane and one Artifact per file, from ordinary FITS keywords (TELESCOP, INSTRUME, FILTER,
 EXPTIME, DATE-OBS/MJD-OBS, EXPNUM/OBSID, OBJECT, OBSTYPE) and the celestial WCS of each image
-extension, read through ``loaders.images`` (the same reader the loaders use, so what is
+extension, read through ``caomai_loaders.images`` (the same reader the loaders use, so what is
 registered is what will be loaded).
 
 - Identifiers: ``observationID`` = EXPNUM or OBSID, else the file stem; ``productID`` =

@@ -2,9 +2,10 @@
 
 ``--planes QUERY`` is either a full ``SELECT`` whose first column is planeID, or a condition
 over ``caom2.Observation AS o`` and ``caom2.Plane AS p`` (e.g. ``o.collection = 'CFHT' AND
-p.energy_bandpassName = 'r'``). ``--files`` names registered files; an unregistered file is an
-error naming it (``caomai register`` it first). With neither, every plane with a science
-artifact on disk (``file://``) is taken.
+p.energy_bandpassName = 'r'``). ``--files`` names registered files, or directories standing
+for the image files under them (found as ``caomai register DIR`` finds them); an unregistered
+file is an error naming it (``caomai register`` it first). With neither, every plane with a
+science artifact on disk (``file://``) is taken.
 """
 
 from __future__ import annotations
@@ -46,6 +47,24 @@ def file_path(uri: str) -> Path:
     return Path(unquote(parts.path))
 
 
+def expand_files(files: list[str]) -> list[str]:
+    """The files given, with each directory replaced by the image files under it.
+
+    The same walk as ``caomai register DIR``, so the folder a user registered can be trained on
+    or loaded by the same name; a directory without image files is an error rather than an
+    empty selection.
+    """
+    from .register import find_files  # numpy and astropy: only when --files is used
+
+    out: list[str] = []
+    for name in files:
+        found = find_files([Path(name)])
+        if Path(name).is_dir() and not found:
+            raise ValueError(f"no image files under {name}")
+        out.extend(str(f) for f in found)
+    return out
+
+
 def select_planes(
     conn: psycopg.Connection,
     planes: str | None = None,
@@ -55,6 +74,9 @@ def select_planes(
     if planes and files:
         raise ValueError("give --planes or --files, not both")
     if files:
+        # a directory stands for the image files under it, as `caomai register DIR` finds them,
+        # so the folder a user registered can be loaded by the same name
+        files = expand_files(files)
         uris = [Path(f).resolve().as_uri() for f in files]
         rows = conn.execute(
             BASE + " WHERE a.uri = ANY(%s) ORDER BY o.observationid, p.productid", (uris,)

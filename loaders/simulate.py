@@ -14,7 +14,7 @@ The truth is for measuring models, never for feeding them. ``exposure_id`` is
 its own random streams (the same on any number of workers), and no header holds the time of
 rendering, so the same arguments give byte-identical files.
 
-The parts live in ``loaders.sim``; this module is the entry point and the command line.
+The parts live in ``caomai_loaders.sim``; this module is the entry point and the command line.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from loaders.simulate import simulate_archive
+from caomai_loaders.simulate import simulate_archive
 
 _ROOT: Path | None = None
 _CACHE: dict[tuple, Path] = {}

@@ -17,10 +17,11 @@ import numpy as np
 import psycopg
 import uvicorn
 
-from caomai_db import database, dbadmin, synthetic
+from caomai_db import database, dbadmin
 from caomai_db.config import GRID_COLS, Settings
 from caomai_db.tap.app import create_app
-from loaders.fingerprint import fingerprint
+from caomai_loaders import synthetic
+from caomai_loaders.fingerprint import fingerprint
 
 
 @contextmanager

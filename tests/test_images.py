@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from loaders.images import ImageError, primary_header, read_images
+from caomai_loaders.images import ImageError, primary_header, read_images
 
 from .realframes import real_frames
 

@@ -28,10 +28,10 @@ from astropy.io import fits
 from caomai_db import database, dbadmin
 from caomai_db.cli import main as caomai
 from caomai_db.config import Settings
-from loaders import modelstore
-from loaders.evaluate import evaluate
-from loaders.load import LoadOptions, load
-from loaders.train import train_map1, train_map2
+from caomai_loaders import modelstore
+from caomai_loaders.evaluate import evaluate
+from caomai_loaders.load import LoadOptions, load
+from caomai_loaders.train import train_map1, train_map2
 
 from .load_helpers import make_archive, register_files
 

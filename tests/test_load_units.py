@@ -10,11 +10,11 @@ import pytest
 import torch
 from astropy.io import fits
 
-from loaders import cutouts, device, fingerprint
-from loaders.detect import FLAG_EDGE, DetectionError, detect
-from loaders.images import ImageHDU, read_images
-from loaders.objects import NoObjectsError, file_objects
-from loaders.scoring import (
+from caomai_loaders import cutouts, device, fingerprint
+from caomai_loaders.detect import FLAG_EDGE, DetectionError, detect
+from caomai_loaders.images import ImageHDU, read_images
+from caomai_loaders.objects import NoObjectsError, file_objects
+from caomai_loaders.scoring import (
     binary_scores,
     fill_from_nearest,
     in_cell_scores,
@@ -22,7 +22,7 @@ from loaders.scoring import (
     node_majority,
     tied_members,
 )
-from loaders.som import SOM
+from caomai_loaders.som import SOM
 
 from .load_helpers import render, write_exposure
 
@@ -219,7 +219,7 @@ def test_map1_node_statistics_survive_nan_shapes() -> None:
     """sep gives NaN a/b for some degenerate objects; node stats must still be valid JSON."""
     import json
 
-    from loaders.train import _node_stats
+    from caomai_loaders.train import _node_stats
 
     cols = {
         "a": np.array([np.nan, np.nan, 2.0]),
@@ -273,7 +273,7 @@ def test_fingerprints_of_many_images_equal_each_image_alone(transform: str) -> N
 
 def _simulated_rows(classes: list[str], seed: int) -> list[dict[str, str]]:
     """Truth-manifest rows as ``caomai simulate`` writes them (conditions only, no pixels)."""
-    from loaders.sim.conditions import draw_conditions
+    from caomai_loaders.sim.conditions import draw_conditions
 
     rows = []
     for i, k in enumerate(classes):
@@ -283,7 +283,7 @@ def _simulated_rows(classes: list[str], seed: int) -> list[dict[str, str]]:
 
 
 def test_truth_ceiling_separates_classes_the_conditions_separate() -> None:
-    from loaders import ceiling
+    from caomai_loaders import ceiling
 
     kinds = ["good", "crowded", "really_bad_tracking", "bad_focus"]
     rows = _simulated_rows([kinds[i % 4] for i in range(120)], seed=3)
@@ -304,7 +304,7 @@ def test_truth_ceiling_separates_classes_the_conditions_separate() -> None:
 
 
 def test_truth_ceiling_depth_is_relative_to_the_band() -> None:
-    from loaders import ceiling
+    from caomai_loaders import ceiling
 
     rows = _simulated_rows(["good"] * 6, seed=5)
     for r, band, depth in zip(rows, "uuurrr", (22.0, 23.0, 24.0, 24.0, 25.0, 26.0), strict=True):

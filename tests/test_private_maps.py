@@ -28,9 +28,9 @@ from pgvector.psycopg import register_vector
 
 from caomai_db import database, dbadmin
 from caomai_db.config import GRID_COLS, GRID_ROWS, Settings
-from loaders import modelstore
-from loaders.som import SOM
-from loaders.train import train_map1, train_map2
+from caomai_loaders import modelstore
+from caomai_loaders.som import SOM
+from caomai_loaders.train import train_map1, train_map2
 
 from .load_helpers import make_archive, register_files
 from .tapserver import running_service, synthetic_database

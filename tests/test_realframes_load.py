@@ -12,8 +12,8 @@ import pytest
 
 from caomai_db import database
 from caomai_db.config import Settings
-from loaders.load import LoadOptions, load
-from loaders.train import train_map1, train_map2
+from caomai_loaders.load import LoadOptions, load
+from caomai_loaders.train import train_map1, train_map2
 
 from .load_helpers import register_files
 from .realframes import real_frames

@@ -13,7 +13,8 @@ from astropy.io import fits
 from astropy.wcs import WCS
 
 from caomai_db import cli
-from loaders.register import footprint, is_proprietary, register_paths
+from caomai_loaders.register import footprint, is_proprietary, register_paths
+from caomai_loaders.selection import select_planes
 
 from .realframes import real_frames
 from .simarchive import SMALL, archive
@@ -289,3 +290,26 @@ def test_simulate_register_from_the_command_line(
     with pytest.raises(SystemExit):
         cli.main(["simulate", "--out", str(out), "--exposures", "1", "--ccd-size", "big"])
     assert "expected WIDTHxHEIGHT" in capsys.readouterr().err
+
+
+def test_a_registered_directory_selects_its_files(db: str, tmp_path: Path) -> None:
+    # `caomai load --files DIR` / `caomai train ... --files DIR` take what `register DIR` took
+    images = tmp_path / "night"
+    (images / "ccd").mkdir(parents=True)
+    names = [images / "a.fits", images / "ccd" / "b.fits"]
+    for i, path in enumerate(names):
+        fits.HDUList([fits.PrimaryHDU(np.full((64, 64), i, np.float32))]).writeto(path)
+    (images / "notes.txt").write_text("not an image")
+    with psycopg.connect(db) as conn:
+        with pytest.raises(ValueError, match="2 file\\(s\\) are not registered"):
+            select_planes(conn, files=[str(images)])
+        conn.rollback()
+        assert cli.main(["--dsn", db, "register", "-q", str(images)]) == 0
+        chosen = select_planes(conn, files=[str(images)])
+        assert sorted(p.path for p in chosen) == sorted(p.resolve() for p in names)
+        # a file and its directory together select it once
+        both = select_planes(conn, files=[str(names[0]), str(images)])
+        assert sorted(p.path for p in both) == sorted(p.resolve() for p in names)
+        (tmp_path / "empty").mkdir()
+        with pytest.raises(ValueError, match="no image files under"):
+            select_planes(conn, files=[str(tmp_path / "empty")])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from loaders import cutouts, moments, shape
+from caomai_loaders import cutouts, moments, shape
 
 
 def _boxes(angle_deg: float | None, n: int = 60, seed: int = 0, e: float = 0.4) -> np.ndarray:

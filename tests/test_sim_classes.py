@@ -22,7 +22,7 @@ import sep
 from astropy.io import fits
 from scipy import ndimage
 
-from loaders.sim.conditions import CLASSES, PIXEL_SCALE
+from caomai_loaders.sim.conditions import CLASSES, PIXEL_SCALE
 
 from .simarchive import archive
 

@@ -11,9 +11,9 @@ import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from loaders.images import read_images
-from loaders.sim.conditions import CLASSES, assign_classes
-from loaders.simulate import parse_classes, simulate_archive
+from caomai_loaders.images import read_images
+from caomai_loaders.sim.conditions import CLASSES, assign_classes
+from caomai_loaders.simulate import parse_classes, simulate_archive
 
 from .simarchive import SMALL, archive
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from caomai_db import synthetic
 from caomai_db.adql import plan as plan_mod
 from caomai_db.adql.rewrite import translate
 from caomai_db.config import Settings
 from caomai_db.tap.service import TapService
+from caomai_loaders import synthetic
 
 from .tapserver import Truth, synthetic_database
 

@@ -15,9 +15,10 @@ import psycopg
 import pytest
 import pyvo
 
-from caomai_db import database, synthetic
+from caomai_db import database
 from caomai_db.adql import udfs
 from caomai_db.config import Settings
+from caomai_loaders import synthetic
 
 from .system import needs, require
 from .tapserver import Truth, running_service, synthetic_database

@@ -11,8 +11,8 @@ import pytest
 from caomai_db import database
 from caomai_db.cli import main as caomai
 from caomai_db.config import Settings
-from loaders import modelstore, shape
-from loaders.maps import Map1
+from caomai_loaders import modelstore, shape
+from caomai_loaders.maps import Map1
 
 from .load_helpers import make_archive, register_files
 

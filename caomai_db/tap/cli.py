@@ -6,9 +6,10 @@ import argparse
 from pathlib import Path
 
 from ..config import Settings
+from ..paths import TAP_SCHEMA_DIR
 
 #: where the generated DaCHS files are committed
-DACHS_DIR = Path(__file__).resolve().parents[2] / "tap_schema" / "dachs"
+DACHS_DIR = TAP_SCHEMA_DIR / "dachs"
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -32,19 +33,6 @@ def cmd_dachs(args: argparse.Namespace, settings: Settings) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         print(f"wrote {path}")
-    return 0
-
-
-def cmd_synthetic(args: argparse.Namespace, settings: Settings) -> int:
-    from .. import database, dbadmin, synthetic
-
-    dsn = database.resolve_dsn(settings)
-    dbadmin.upgrade(dsn, "head")
-    archive = synthetic.generate(dsn, args.rows, seed=args.seed)
-    print(
-        f"wrote {archive.n:,} synthetic planes with fingerprints (seed {archive.seed});"
-        f" e.g. {synthetic.publisher_id(3)}"
-    )
     return 0
 
 
@@ -76,13 +64,3 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", default=str(DACHS_DIR), help=f"folder (default {DACHS_DIR})")
     p.set_defaults(handler=cmd_dachs)
-
-    p = subparsers.add_parser(
-        "synthetic",
-        help="add synthetic planes with fingerprints (to try the TAP service, tests, benchmarks)",
-        description="Write N synthetic CAOM2 planes with fingerprint-like vectors (clustered, "
-        "non-negative, 400-d; 1%% proprietary) into the database (caomai_db/synthetic.py).",
-    )
-    p.add_argument("--rows", type=int, default=500, help="planes to add (default 500)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.set_defaults(handler=cmd_synthetic)

@@ -1,6 +1,6 @@
 """The simulated MegaCam-like archive: conditions, PSFs, sky content, rendering, files.
 
-``loaders.simulate`` is the entry point (``simulate_archive``, ``caomai simulate``); this
+``caomai_loaders.simulate`` is the entry point (``simulate_archive``, ``caomai simulate``); this
 package holds its parts, one module each:
 
 - ``conditions`` — the quality classes and the per-exposure observing conditions they set;

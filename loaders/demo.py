@@ -1,7 +1,7 @@
 """`caomai demo` / `make demo`: the main job, end to end, on the embedded database.
 
 1. start the database and bring the schema to head;
-2. render the demo archive with the simulator (``loaders.simulate.DEMO``: 1000 MegaCam-like
+2. render the demo archive with the simulator (``simulate.DEMO``: 1000 MegaCam-like
    exposures, ground truth beside them) and register it as CAOM2 rows;
 3. train Map 1 on the first half of the exposures, load every exposure, train Map 2 on the
    first half;
@@ -21,8 +21,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import database, dbadmin
-from .config import Settings
+from caomai_db import database, dbadmin
+from caomai_db.config import Settings
 
 MAP1_NAME = "demo-map1"
 MAP2_NAME = "demo-map2"
@@ -33,7 +33,7 @@ class DemoOptions:
     """What `caomai demo` may change; the defaults are the demo the README describes."""
 
     exposures: int | None = None
-    """None: the demo size of ``loaders.simulate.DEMO``."""
+    """None: the demo size of ``simulate.DEMO``."""
     out: Path | None = None
     """Where the archive goes; default ``$CAOMAI_HOME/demo``."""
     cutouts: int = 20000
@@ -70,12 +70,12 @@ def _model_exists(dsn: str, name: str) -> bool:
 
 
 def run_demo(settings: Settings, options: DemoOptions | None = None) -> int:
-    from loaders import modelstore
-    from loaders.evaluate import evaluate
-    from loaders.load import LoadOptions, load
-    from loaders.register import register_paths
-    from loaders.simulate import DEMO, SIM_COLLECTION, SIM_PROPRIETARY_FRACTION, simulate_archive
-    from loaders.train import train_map1, train_map2
+    from . import modelstore
+    from .evaluate import evaluate
+    from .load import LoadOptions, load
+    from .register import register_paths
+    from .simulate import DEMO, SIM_COLLECTION, SIM_PROPRIETARY_FRACTION, simulate_archive
+    from .train import train_map1, train_map2
 
     opts = options or DemoOptions()
     started = time.perf_counter()
@@ -180,7 +180,7 @@ def run_demo(settings: Settings, options: DemoOptions | None = None) -> int:
 
 def _show_query(settings: Settings, dsn: str) -> None:
     """The README's kind of query: images like a badly tracked one, in one band, not yet used."""
-    from .tap.service import TapService
+    from caomai_db.tap.service import TapService
 
     with database.connect(dsn) as conn:
         ref = conn.execute(

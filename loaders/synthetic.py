@@ -32,7 +32,7 @@ import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector
 
-from .config import GRID_COLS, GRID_ROWS, N_NODES
+from caomai_db.config import GRID_COLS, GRID_ROWS, N_NODES
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ def _ensure_models(conn: psycopg.Connection) -> tuple[int, int]:
             conn.execute("UPDATE caomai.model SET active = false WHERE kind = %s", (kind,))
             row = conn.execute(
                 "INSERT INTO caomai.model (name, kind, dim, active, parent_id, description)"
-                " VALUES (%s, %s, %s, true, %s, 'synthetic fingerprints (caomai_db.synthetic)')"
+                " VALUES (%s, %s, %s, true, %s, 'synthetic fingerprints (caomai_loaders.synthetic)')"
                 " RETURNING model_id",
                 (name, kind, 64 if kind == "map1" else N_NODES, ids[0] if parent else None),
             ).fetchone()
@@ -205,7 +205,7 @@ def _write_batch(
 ) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from loaders.fingerprint import fingerprint
+    from .fingerprint import fingerprint
 
     m = stop - start
     kinds = rng.choice(len(KINDS), size=m, p=KIND_WEIGHTS)
