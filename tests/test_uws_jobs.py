@@ -46,6 +46,14 @@ def archive(cluster_dsn: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
+def solo_archive(cluster_dsn: str) -> Iterator[str]:
+    """A database of its own for the tests that start and kill servers: the in-process service
+    of ``tap`` (alive for the whole module) would otherwise claim their jobs too."""
+    with synthetic_database(cluster_dsn, N_PLANES, seed=5) as dsn:
+        yield dsn
+
+
+@pytest.fixture(scope="module")
 def tap(archive: str) -> Iterator[str]:
     with running_service(archive, uws_max_jobs=30) as url:
         yield url
@@ -452,8 +460,9 @@ def reader_queries(dsn: str) -> list[str]:
 
 
 def test_several_servers_run_each_job_once_and_start_up_leaves_live_jobs_alone(
-    archive: str,
+    solo_archive: str,
 ) -> None:
+    archive = solo_archive
     with servers(archive) as running, httpx.Client(timeout=30) as client:
         one, two = start(running, archive), start(running, archive)
         endless = create(client, one.url, ENDLESS, EXECUTIONDURATION="60", PHASE="RUN")
@@ -483,8 +492,9 @@ def test_several_servers_run_each_job_once_and_start_up_leaves_live_jobs_alone(
 
 
 def test_a_killed_servers_job_runs_again_once_elsewhere_then_fails(
-    archive: str, truth_public: int
+    solo_archive: str, truth_public: int
 ) -> None:
+    archive = solo_archive
     with servers(archive) as running, httpx.Client(timeout=30) as client:
         for _ in range(3):
             start(running, archive)
@@ -517,9 +527,9 @@ def test_a_killed_servers_job_runs_again_once_elsewhere_then_fails(
 
 
 @pytest.fixture(scope="module")
-def truth_public(archive: str) -> int:
+def truth_public(solo_archive: str) -> int:
     """How many planes the reader role sees (the public ones)."""
-    with psycopg.connect(archive) as conn:
+    with psycopg.connect(solo_archive) as conn:
         return conn.execute(
             "SELECT count(*) FROM caom2.plane WHERE metarelease IS NULL OR metarelease <= now()"
         ).fetchone()[0]
