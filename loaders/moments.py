@@ -7,7 +7,7 @@ tracking error) and a PSF growing from 0.8" to 1.2" (bad seeing) are exactly the
 signals the quality classes live in. GalSim's HSM adaptive moments (Hirata & Seljak 2003,
 ``galsim.hsm.FindAdaptiveMom``: the Gaussian weight is iterated until it matches the object's
 own size and shape) are the standard measurement for that; on the simulated archive they
-raised Map-2 ``fp_similar`` precision@10 from 0.76 to 0.80 over sep's shapes (README).
+raised Map-2 ``fp_similar`` precision@10 from 0.76 to 0.80 over sep's shapes (docs/experiments.md).
 
 The box measured is the same 32x32 box the encoder sees, before the asinh stretch
 (``cutouts.snr_boxes``): pixel values are signal-to-noise ratios, so the peak is the

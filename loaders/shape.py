@@ -34,7 +34,7 @@ The standardisation (median and spread over the training objects), the weight an
 are stored in the Map-1 model file, so loading computes exactly what training fitted; a model
 trained on other features is refused with a message (``maps.py``). On the simulated archive,
 adaptive moments at weight 1 gave the best Map 2 (precision@10 0.80 against 0.76 for sep's
-isophotal shapes at their best weight, 0.5; README); 0 is the embedding alone.
+isophotal shapes at their best weight, 0.5; docs/experiments.md); 0 is the embedding alone.
 """
 
 from __future__ import annotations
