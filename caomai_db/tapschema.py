@@ -1,4 +1,4 @@
-"""TAP_SCHEMA 1.1 rows, derived from the table definitions in ``models.py``.
+"""TAP_SCHEMA 1.1 rows, derived from the table definitions in ``models/``.
 
 Two consumers:
 

@@ -6,7 +6,7 @@
   ``python3-gavo``), written from the registry in :mod:`caomai_db.adql.udfs`;
 - ``tap_schema/dachs/q.rd``: a resource descriptor publishing caom2.Observation, caom2.Plane
   and the fingerprints (``caomai.fingerprint_real``, real[]: DaCHS cannot serialise a
-  pgvector column) from the same column metadata as our TAP_SCHEMA (models.py).
+  pgvector column) from the same column metadata as our TAP_SCHEMA (models/).
 
 DaCHS facts the module works with (DESIGN.md §5): UDFs register with
 ``gavo.adql.userFunction`` when the module is imported, and DaCHS has no plugin hook, so a
