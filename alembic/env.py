@@ -15,7 +15,7 @@ from caomai_db.config import Settings
 VERSION_TABLE = "caomai_alembic_version"
 
 config = context.config
-target_metadata = [models.caom2_metadata, models.caomai_metadata]
+target_metadata = [models.caom2_metadata, models.caomai_metadata, models.uws_metadata]
 
 
 def _url() -> str:

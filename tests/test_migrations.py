@@ -315,20 +315,26 @@ def test_reader_role_reads_what_is_published(db: str) -> None:
 
 
 def test_the_migrated_database_matches_the_table_definitions(db: str) -> None:
-    """alembic's compare_metadata finds nothing between head and models.py (the hash partitions
-    of object_annotation are the migration's, named by ANNOTATION_PARTITIONS)."""
+    """alembic's compare_metadata finds nothing between head and caomai_db/models/ (the hash
+    partitions of object_annotation are the migration's, named by ANNOTATION_PARTITIONS), the
+    UWS job table of 0002 + 0005 (raw SQL) included."""
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
     md = sa.MetaData()
-    for m in (models.caom2_metadata, models.caomai_metadata, models.tap_schema_metadata):
+    for m in (
+        models.caom2_metadata,
+        models.caomai_metadata,
+        models.tap_schema_metadata,
+        models.uws_metadata,
+    ):
         for t in m.tables.values():
             t.to_metadata(md)
     partitions = {f"object_annotation_p{i:02d}" for i in range(models.ANNOTATION_PARTITIONS)}
 
     def include_name(name, type_, parent_names) -> bool:  # noqa: ANN001
         if type_ == "schema":
-            return name in ("caom2", "caomai", "tap_schema")
+            return name in ("caom2", "caomai", "tap_schema", "caomai_uws")
         return not (type_ == "table" and name in partitions)
 
     with database.engine(db).connect() as conn:
@@ -343,3 +349,38 @@ def test_the_migrated_database_matches_the_table_definitions(db: str) -> None:
         )
         diff = compare_metadata(ctx, md)
     assert diff == [], diff
+
+    # compare_metadata skips defaults, CHECK constraints and constraint names: for the job table
+    # (raw SQL in 0002 + 0005), the catalog of a copy created from models/uws.py must be the same
+    copy = sa.MetaData()
+    models.job.to_metadata(copy, schema="uws_model")
+    with database.engine(db).begin() as conn:
+        conn.execute(sa.text("CREATE SCHEMA uws_model"))
+        copy.create_all(conn)
+    with psycopg.connect(db) as conn:
+        assert _job_catalog(conn, "uws_model") == _job_catalog(conn, "caomai_uws")
+
+
+def _job_catalog(conn: psycopg.Connection, schema: str) -> list:
+    """Columns (in order, with type, nullability, default, comment), constraints, indexes and
+    the comment of ``<schema>.job``."""
+    job = f"{schema}.job"
+    return [
+        conn.execute(
+            "SELECT column_name, data_type, is_nullable, column_default,"
+            " col_description(%s::regclass, ordinal_position) FROM information_schema.columns"
+            " WHERE table_schema = %s AND table_name = 'job' ORDER BY ordinal_position",
+            (job, schema),
+        ).fetchall(),
+        conn.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
+            " WHERE conrelid = %s::regclass ORDER BY conname",
+            (job,),
+        ).fetchall(),
+        conn.execute(
+            "SELECT indexname, replace(indexdef, %s, '') FROM pg_indexes"
+            " WHERE schemaname = %s AND tablename = 'job' ORDER BY indexname",
+            (f" {schema}.", schema),
+        ).fetchall(),
+        conn.execute("SELECT obj_description(%s::regclass, 'pg_class')", (job,)).fetchone(),
+    ]

@@ -7,7 +7,8 @@ One module per schema, all re-exported here (``from caomai_db import models``):
 - ``caomai``: caomai's own tables (models, maps, fingerprints, annotations, loader runs);
 - ``ivoa``: the views (``ivoa.ObsCore``, ``caomai.fingerprint_real``, ``caomai.map_node``),
   described as Table objects for TAP_SCHEMA only; their SQL lives in ``sql/``;
-- ``tap_schema``: TAP_SCHEMA 1.1, and ``FOREIGN_KEYS``, the rows of TAP_SCHEMA.keys.
+- ``tap_schema``: TAP_SCHEMA 1.1, and ``FOREIGN_KEYS``, the rows of TAP_SCHEMA.keys;
+- ``uws``: ``caomai_uws.job``, the TAP service's asynchronous jobs (never published).
 
 ``tapschema.py`` turns this metadata into TAP_SCHEMA rows, and the reader role is granted
 SELECT on exactly the tables marked ``published``.
@@ -36,6 +37,7 @@ from .columns import (
     plane_access_columns,
     table,
     tap_schema_metadata,
+    uws_metadata,
     views_metadata,
 )
 from .ivoa import VIEWS, fingerprint_real, map_node, obscore
@@ -48,6 +50,7 @@ from .tap_schema import (
     tap_schemas,
     tap_tables,
 )
+from .uws import UWS_TABLES, job
 
 __all__ = [
     "ANNOTATION_PARTITIONS",
@@ -57,6 +60,7 @@ __all__ = [
     "NAMING",
     "TAP_SCHEMA_TABLES",
     "TIMESTAMP",
+    "UWS_TABLES",
     "VIEWS",
     "artifact",
     "caom2_metadata",
@@ -64,6 +68,7 @@ __all__ = [
     "col",
     "fingerprint",
     "fingerprint_real",
+    "job",
     "load_queue",
     "load_run",
     "map_node",
@@ -82,5 +87,6 @@ __all__ = [
     "tap_schema_metadata",
     "tap_schemas",
     "tap_tables",
+    "uws_metadata",
     "views_metadata",
 ]

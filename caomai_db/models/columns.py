@@ -28,6 +28,9 @@ caomai_metadata = sa.MetaData(schema="caomai", naming_convention=NAMING)
 views_metadata = sa.MetaData()
 #: TAP_SCHEMA 1.1 (created only when the database has none; an archive keeps its own).
 tap_schema_metadata = sa.MetaData(schema="tap_schema", naming_convention=NAMING)
+#: The TAP service's asynchronous jobs (migrations 0002, 0005); never published. No naming
+#: convention: the migrations created them in raw SQL, with PostgreSQL's default names.
+uws_metadata = sa.MetaData(schema="caomai_uws")
 
 TIMESTAMP = sa.DateTime(timezone=False)
 
