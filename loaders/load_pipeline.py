@@ -1,0 +1,85 @@
+"""The per-plane work of `caomai load` that needs no database: detect and sample a plane's
+objects (in worker processes), then encode them, place them on Map 1 and Map 2 and compute the
+fingerprint (in the main process)."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import fingerprint as fpmod
+from .detect import DetectionError, DetectParams
+from .images import ImageError
+from .maps import Map1, Map2
+from .objects import FileObjects, NoObjectsError, file_objects
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PlaneResult:
+    """Everything one plane writes."""
+
+    objects: FileObjects
+    nodes: np.ndarray
+    distances: np.ndarray
+    counts: np.ndarray
+    fp: np.ndarray
+    map2_node: int | None = None
+    map2_distance: float | None = None
+    encode_s: float = 0.0
+
+
+def plane_seed(planeid: uuid.UUID) -> int:
+    """The sampling seed of a plane: the same sample on every run, process and machine."""
+    return planeid.int & 0xFFFFFFFFFFFFFFFF
+
+
+def detect_plane(job: tuple[str, str, int, dict, str]) -> tuple[str, Any]:
+    """Worker: (planeid, path, max_objects, detect params, cutout background) -> FileObjects or
+    an error text."""
+    planeid, path, max_objects, params, background = job
+    try:
+        fo = file_objects(
+            Path(path),
+            max_objects=max_objects,
+            seed=plane_seed(uuid.UUID(planeid)),
+            params=DetectParams(**params),
+            background=background,
+        )
+        return planeid, fo
+    except (ImageError, NoObjectsError, DetectionError) as exc:
+        return planeid, str(exc)
+    except MemoryError:
+        return planeid, f"{Path(path).name}: out of memory while reading or detecting"
+    except Exception as exc:  # never let one file end the run; record what happened
+        log.exception("unexpected error on %s", path)
+        return planeid, f"{Path(path).name}: unexpected {type(exc).__name__}: {exc}"
+
+
+def finish_plane(fo: FileObjects, map1: Map1, map2: Map2 | None) -> PlaneResult:
+    """Encode, assign Map-1 nodes, fingerprint, place on Map 2."""
+    t0 = time.perf_counter()
+    nodes, dist = map1.assign(fo.cutouts, fo.columns)
+    encode_s = time.perf_counter() - t0
+    counts = fpmod.counts_of(nodes, map1.som.n_nodes)
+    fp = fpmod.fingerprint(
+        counts,
+        fo.n_detected,
+        fo.n_sampled,
+        map1.transform,
+        map1.som.rows,
+        map1.som.cols,
+        pixels=fo.pixels,
+    )
+    result = PlaneResult(fo, nodes, dist, counts, fp, encode_s=encode_s)
+    if map2 is not None:
+        node2, dist2 = map2.assign(fp[None, :])
+        result.map2_node, result.map2_distance = int(node2[0]), float(dist2[0])
+    return result

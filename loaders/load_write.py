@@ -1,0 +1,139 @@
+"""Writing one loaded plane: its objects COPYed into caomai.object_annotation and its
+fingerprint upserted, in ONE transaction, only while this worker still owns the plane."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import psycopg
+
+from caomai_db.errors import LostPlane
+
+from . import moments
+from .load_pipeline import PlaneResult
+from .load_queue import PlaneJob
+
+ANNOTATION_COLUMNS = (
+    "planeid",
+    "model_id",
+    "object_id",
+    "publisherid",
+    "metarelease",
+    "metareadgroups",
+    "extension",
+    "extname",
+    "x",
+    "y",
+    "ra",
+    "dec",
+    "flux",
+    "a",
+    "b",
+    "theta",
+    "peak",
+    "flag",
+    "map1_node",
+    "map1_distance",
+    *moments.NAMES,
+)
+
+
+def write_plane(
+    conn: psycopg.Connection,
+    *,
+    run_id: int | None,
+    worker: str | None,
+    job: PlaneJob,
+    model_id: int,
+    map2_model_id: int | None,
+    result: PlaneResult,
+) -> None:
+    """One transaction: annotations (COPY), fingerprint, queue row -> done."""
+    fo = result.objects
+    cols = fo.columns
+    with conn.transaction():
+        if run_id is not None:
+            cur = conn.execute(
+                "UPDATE caomai.load_queue SET status = 'done', finished_at = now(),"
+                " n_detected = %s, n_sampled = %s, error = %s"
+                " WHERE run_id = %s AND planeid = %s AND worker = %s AND status = 'running'",
+                (
+                    fo.n_detected,
+                    fo.n_sampled,
+                    ("warning: " + "; ".join(fo.notes))[:4000] if fo.notes else None,
+                    run_id,
+                    job.planeid,
+                    worker,
+                ),
+            )
+            if cur.rowcount != 1:
+                raise LostPlane(str(job.planeid))
+        conn.execute(
+            "DELETE FROM caomai.object_annotation WHERE planeid = %s AND model_id = %s",
+            (job.planeid, model_id),
+        )
+        with (
+            conn.cursor() as cur,
+            cur.copy(
+                f"COPY caomai.object_annotation ({', '.join(ANNOTATION_COLUMNS)}) FROM STDIN"
+            ) as copy,
+        ):
+            for i in range(fo.n_sampled):
+                ra, dec = float(cols["ra"][i]), float(cols["dec"][i])
+                copy.write_row(
+                    (
+                        job.planeid,
+                        model_id,
+                        i,
+                        job.publisherid,
+                        job.metarelease,
+                        job.metareadgroups,
+                        int(cols["extension"][i]),
+                        fo.extnames[i],
+                        float(cols["x"][i]),
+                        float(cols["y"][i]),
+                        ra if np.isfinite(ra) else None,
+                        dec if np.isfinite(dec) else None,
+                        _finite(cols["flux"][i]),
+                        _finite(cols["a"][i]),
+                        _finite(cols["b"][i]),
+                        _finite(cols["theta"][i]),
+                        _finite(cols["peak"][i]),
+                        int(cols["flag"][i]),
+                        int(result.nodes[i]),
+                        float(result.distances[i]),
+                        *(_finite(cols[name][i]) for name in moments.NAMES),
+                    )
+                )
+        conn.execute(
+            "INSERT INTO caomai.fingerprint (planeid, model_id, publisherid, metarelease,"
+            " metareadgroups, fp, counts, n_detected, n_sampled, map2_model_id, map2_node,"
+            " map2_distance, computed_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())"
+            " ON CONFLICT (planeid, model_id) DO UPDATE SET publisherid = EXCLUDED.publisherid,"
+            " metarelease = EXCLUDED.metarelease, metareadgroups = EXCLUDED.metareadgroups,"
+            " fp = EXCLUDED.fp, counts = EXCLUDED.counts, n_detected = EXCLUDED.n_detected,"
+            " n_sampled = EXCLUDED.n_sampled, map2_model_id = EXCLUDED.map2_model_id,"
+            " map2_node = EXCLUDED.map2_node, map2_distance = EXCLUDED.map2_distance,"
+            " computed_at = now()",
+            (
+                job.planeid,
+                model_id,
+                job.publisherid,
+                job.metarelease,
+                job.metareadgroups,
+                result.fp,
+                [int(c) for c in result.counts],
+                fo.n_detected,
+                fo.n_sampled,
+                map2_model_id if result.map2_node is not None else None,
+                result.map2_node,
+                result.map2_distance,
+            ),
+        )
+
+
+def _finite(value: Any) -> float | None:
+    v = float(value)
+    return v if np.isfinite(v) else None
