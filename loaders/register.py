@@ -32,15 +32,19 @@ import logging
 import math
 import re
 import sys
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .caom2_rows import Artifact, Observation, Plane, upsert, uri_id
 from .images import ImageError, is_raster, primary_header, read_images
+
+if TYPE_CHECKING:
+    import psycopg
 
 log = logging.getLogger(__name__)
 
@@ -337,7 +341,7 @@ def describe(
     release_after_days: int,
     calibration_level: int | None,
     today: datetime,
-) -> tuple[dict, dict, dict, list[str]]:
+) -> tuple[Observation, Plane, Artifact, list[str]]:
     """The Observation, Plane and Artifact rows of one file, and the warnings about it.
 
     Raises ImageError when the file cannot be read.
@@ -500,8 +504,10 @@ def describe(
     except (TypeError, ValueError):
         pass
     seq = merged.get("EXPNUM")
-    observation = dict(
-        obsid=uuid.uuid5(uuid.NAMESPACE_URL, obs_uri),
+    proposal_id = _text(merged, "RUNID") or _text(merged, "PROPID") or _text(merged, "PROPOSID")
+    proposal_pi = _text(merged, "PI_NAME") or _text(merged, "PI")
+    observation = Observation(
+        obsid=uri_id(obs_uri),
         observationuri=obs_uri,
         collection=coll,
         observationid=observation_id,
@@ -510,10 +516,8 @@ def describe(
         intent=intent,
         sequencenumber=int(seq) if isinstance(seq, int) and not isinstance(seq, bool) else None,
         metarelease=release,
-        proposal_id=(
-            _text(merged, "RUNID") or _text(merged, "PROPID") or _text(merged, "PROPOSID")
-        ),
-        proposal_pi=_text(merged, "PI_NAME") or _text(merged, "PI"),
+        proposal_id=proposal_id[:64] if proposal_id else None,
+        proposal_pi=proposal_pi[:64] if proposal_pi else None,
         target_name=(_text(merged, "OBJECT") or "")[:64] or None,
         telescope_name=telescope[:64] if telescope else None,
         telescope_geolocationx=geo[0] if geo else None,
@@ -522,13 +526,9 @@ def describe(
         instrument_name=instrument[:64] if instrument else None,
         environment_elevation=elevation,
     )
-    if observation["proposal_id"]:
-        observation["proposal_id"] = str(observation["proposal_id"])[:64]
-    if observation["proposal_pi"]:
-        observation["proposal_pi"] = str(observation["proposal_pi"])[:64]
-    plane = dict(
-        planeid=uuid.uuid5(uuid.NAMESPACE_URL, plane_uri),
-        obsid=observation["obsid"],
+    plane = Plane(
+        planeid=uri_id(plane_uri),
+        obsid=observation.obsid,
         planeuri=plane_uri,
         publisherid=publisher_id,
         productid=product_id[:64],
@@ -550,9 +550,9 @@ def describe(
         time_dimension=1 if mjd is not None else None,
         **pos,
     )
-    artifact = dict(
-        artifactid=uuid.uuid5(uuid.NAMESPACE_URL, artifact_uri),
-        planeid=plane["planeid"],
+    artifact = Artifact(
+        artifactid=uri_id(artifact_uri),
+        planeid=plane.planeid,
         uri=artifact_uri,
         producttype="science",
         releasetype="data",
@@ -567,29 +567,14 @@ def describe(
 # -- writing ---------------------------------------------------------------------------------
 
 
-def _upsert(conn, table: str, key: str, row: dict) -> None:  # noqa: ANN001 - psycopg
-    cols = list(row)
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in cols if c != key)
-    conn.execute(
-        f"INSERT INTO caom2.{table} ({', '.join(cols)}, lastmodified)"
-        f" VALUES ({', '.join(['%s'] * len(cols))}, now())"
-        f" ON CONFLICT ({key}) DO UPDATE SET {updates}, lastmodified = now()",
-        [row[c] for c in cols],
-    )
-
-
-def write_rows(conn, observation: dict, plane: dict, artifact: dict) -> None:  # noqa: ANN001
-    """Upsert the three rows (in the caller's transaction)."""
-    _upsert(conn, "observation", "obsid", observation)
-    _upsert(conn, "plane", "planeid", plane)
-    _upsert(conn, "artifact", "artifactid", artifact)
-    conn.execute(
-        "UPDATE caom2.observation SET maxlastmodified = now() WHERE obsid = %s",
-        (observation["obsid"],),
-    )
-    conn.execute(
-        "UPDATE caom2.plane SET maxlastmodified = now() WHERE planeid = %s", (plane["planeid"],)
-    )
+def write_rows(
+    conn: psycopg.Connection, observation: Observation, plane: Plane, artifact: Artifact
+) -> None:
+    """Upsert the three rows (in the caller's transaction): registering a file again updates
+    its rows (same uuid5 ids) and marks them modified."""
+    upsert(conn, [observation], "update")
+    upsert(conn, [plane], "update")
+    upsert(conn, [artifact], "update")
 
 
 def register_paths(
@@ -632,10 +617,10 @@ def register_paths(
                 log.debug("registering %s", path, exc_info=True)
                 report.results.append(FileResult(path, False, error=f"{type(exc).__name__}: {exc}"))
                 continue
-            other = seen.get(plane["planeuri"])
+            other = seen.get(plane.planeuri)
             if other is not None and other != path:
                 warns.append("two files give the same plane; both are its artifacts")
-            seen[plane["planeuri"]] = path
+            seen[plane.planeuri] = path
             try:
                 with conn.transaction():
                     write_rows(conn, obs, plane, art)
@@ -647,7 +632,7 @@ def register_paths(
                 )
                 continue
             report.results.append(
-                FileResult(path, True, obs["observationid"], plane["planeuri"], warnings=warns)
+                FileResult(path, True, obs.observationid, plane.planeuri, warnings=warns)
             )
     for r in report.results:
         for w in r.warnings:

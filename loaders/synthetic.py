@@ -34,6 +34,9 @@ from pgvector.psycopg import register_vector
 
 from caomai_db.config import GRID_COLS, GRID_ROWS, N_NODES
 
+from . import caom2_rows
+from .caom2_rows import Observation, Plane
+
 log = logging.getLogger(__name__)
 
 KINDS = (
@@ -231,7 +234,9 @@ def _write_batch(
     t_now = datetime.fromtimestamp(now, UTC).replace(tzinfo=None)
     past = t_now - timedelta(days=400)
     future = t_now + timedelta(days=365)
-    obs_rows, plane_rows, fp_rows = [], [], []
+    obs_rows: list[Observation] = []
+    plane_rows: list[Plane] = []
+    fp_rows = []
     for j in range(m):
         i = start + j
         obs = f"syn{i:07d}"
@@ -243,38 +248,38 @@ def _write_batch(
         half = 0.5 / max(np.cos(np.radians(dec[j])), 0.05)
         r0, r1, d0, d1 = ra[j] - half, ra[j] + half, dec[j] - 0.5, dec[j] + 0.5
         obs_rows.append(
-            (
-                obsid,
-                f"caom:{COLLECTION}/{obs}",
-                COLLECTION,
-                obs,
-                "OBJECT",
-                "science",
-                release,
-                KINDS[kinds[j]],
-                "CFHT 3.6m",
-                inst_names[inst[j]],
+            Observation(
+                obsid=obsid,
+                observationuri=f"caom:{COLLECTION}/{obs}",
+                collection=COLLECTION,
+                observationid=obs,
+                type="OBJECT",
+                intent="science",
+                metarelease=release,
+                target_name=KINDS[kinds[j]],
+                telescope_name="CFHT 3.6m",
+                instrument_name=inst_names[inst[j]],
             )
         )
         plane_rows.append(
-            (
-                planeid,
-                obsid,
-                f"caom:{COLLECTION}/{obs}/{prod}",
-                pub,
-                prod,
-                release,
-                release,
-                "image",
-                int(calib[j]),
-                [r0, d0, r1, d0, r1, d1, r0, d1],
-                [float(ra[j]), float(dec[j])],
-                1.0,
-                float(np.hypot(2 * half * np.cos(np.radians(dec[j])), 1.0)),
-                BANDS[band[j]],
-                float(t_lo[j]),
-                float(t_lo[j] + exptime[j] / 86400),
-                float(exptime[j]),
+            Plane(
+                planeid=planeid,
+                obsid=obsid,
+                planeuri=f"caom:{COLLECTION}/{obs}/{prod}",
+                publisherid=pub,
+                productid=prod,
+                metarelease=release,
+                datarelease=release,
+                dataproducttype="image",
+                calibrationlevel=int(calib[j]),
+                position_bounds=[r0, d0, r1, d0, r1, d1, r0, d1],
+                position_bounds_center=[float(ra[j]), float(dec[j])],
+                position_bounds_area=1.0,
+                position_bounds_size=float(np.hypot(2 * half * np.cos(np.radians(dec[j])), 1.0)),
+                energy_bandpassname=BANDS[band[j]],
+                time_bounds_lower=float(t_lo[j]),
+                time_bounds_upper=float(t_lo[j] + exptime[j] / 86400),
+                time_exposure=float(exptime[j]),
             )
         )
         fp_rows.append(
@@ -292,77 +297,30 @@ def _write_batch(
                 float(map2_dist[j]),
             )
         )
-    with conn.cursor() as cur:
-        with cur.copy(
-            "COPY caom2.observation (obsid, observationuri, collection, observationid, type,"
-            " intent, metarelease, target_name, telescope_name, instrument_name)"
-            " FROM STDIN (FORMAT BINARY)"
-        ) as cp:
-            cp.set_types(
-                [
-                    "uuid",
-                    "text",
-                    "text",
-                    "text",
-                    "text",
-                    "text",
-                    "timestamp",
-                    "text",
-                    "text",
-                    "text",
-                ]
-            )
-            for r in obs_rows:
-                cp.write_row(r)
-        with cur.copy(
-            "COPY caom2.plane (planeid, obsid, planeuri, publisherid, productid, metarelease,"
-            " datarelease, dataproducttype, calibrationlevel, position_bounds,"
-            " position_bounds_center, position_bounds_area, position_bounds_size,"
-            " energy_bandpassname, time_bounds_lower, time_bounds_upper, time_exposure)"
-            " FROM STDIN (FORMAT BINARY)"
-        ) as cp:
-            cp.set_types(
-                [
-                    "uuid",
-                    "uuid",
-                    "text",
-                    "text",
-                    "text",
-                    "timestamp",
-                    "timestamp",
-                    "text",
-                    "int4",
-                    "float8[]",
-                    "float8[]",
-                    "float8",
-                    "float8",
-                    "text",
-                    "float8",
-                    "float8",
-                    "float8",
-                ]
-            )
-            for r in plane_rows:
-                cp.write_row(r)
-        with cur.copy(
+    caom2_rows.copy(conn, obs_rows)
+    caom2_rows.copy(conn, plane_rows)
+    with (
+        conn.cursor() as cur,
+        cur.copy(
             "COPY caomai.fingerprint (planeid, model_id, publisherid, metarelease, fp, counts,"
             " n_detected, n_sampled, map2_model_id, map2_node, map2_distance)"
             " FROM STDIN (FORMAT BINARY)"
-        ) as cp:
-            cp.set_types(
-                [
-                    "uuid",
-                    "int4",
-                    "text",
-                    "timestamp",
-                    "vector",
-                    "int4[]",
-                    "int4",
-                    "int4",
-                    "int4",
-                    "int2",
-                    "float4",
-                ]
-            )
-            for r in fp_rows:
-                cp.write_row(r)
+        ) as cp,
+    ):
+        cp.set_types(
+            [
+                "uuid",
+                "int4",
+                "text",
+                "timestamp",
+                "vector",
+                "int4[]",
+                "int4",
+                "int4",
+                "int4",
+                "int2",
+                "float4",
+            ]
+        )
+        for r in fp_rows:
+            cp.write_row(r)

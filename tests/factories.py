@@ -10,6 +10,8 @@ import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector
 
+from caomai_loaders import caom2_rows
+
 N = 400
 
 
@@ -62,27 +64,35 @@ def add_plane(
     release = datetime.utcnow() + (timedelta(days=365) if proprietary else -timedelta(days=30))
     publisherid = f"ivo://test.example/{collection}?{name}/{name}p"
     planeuri = f"caom:{collection}/{name}/{name}p"
-    conn.execute(
-        "INSERT INTO caom2.observation (obsid, observationuri, collection, observationid, intent,"
-        " instrument_name, telescope_name, type, metarelease) VALUES (%s, %s, %s, %s, 'science', %s,"
-        " 'CFHT 3.6m', 'OBJECT', %s)",
-        (obsid, f"caom:{collection}/{name}", collection, name, instrument, release),
+    observation = caom2_rows.Observation(
+        obsid=obsid,
+        observationuri=f"caom:{collection}/{name}",
+        collection=collection,
+        observationid=name,
+        intent="science",
+        instrument_name=instrument,
+        telescope_name="CFHT 3.6m",
+        type="OBJECT",
+        metarelease=release,
     )
-    conn.execute(
-        "INSERT INTO caom2.plane (planeid, obsid, planeuri, publisherid, productid, metarelease,"
-        " datarelease, calibrationlevel, dataproducttype, energy_bandpassname)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'image', %s)",
-        (
-            planeid,
-            obsid,
-            planeuri,
-            publisherid,
-            f"{name}p",
-            release,
-            release,
-            calibration_level,
-            band,
-        ),
+    caom2_rows.upsert(conn, [observation], "error")
+    caom2_rows.upsert(
+        conn,
+        [
+            caom2_rows.Plane(
+                planeid=planeid,
+                obsid=obsid,
+                planeuri=planeuri,
+                publisherid=publisherid,
+                productid=f"{name}p",
+                metarelease=release,
+                datarelease=release,
+                calibrationlevel=calibration_level,
+                dataproducttype="image",
+                energy_bandpassname=band,
+            )
+        ],
+        "error",
     )
     plane = Plane(
         planeid, publisherid, planeuri, np.zeros(N, dtype=int), 0, 0, map2_node, proprietary

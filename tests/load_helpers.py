@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import psycopg
 from astropy.io import fits
 
+from caomai_loaders import caom2_rows
+from caomai_loaders.caom2_rows import uri_id
+
 KINDS = ("good", "seeing", "tracking")
-NAMESPACE = uuid.UUID("6ba7b811-9dad-11d1-80b4-00c04fd430c8")  # uuid.NAMESPACE_URL
 
 
 def render(kind: str, seed: int, shape: tuple[int, int] = (200, 200), n_stars: int = 60):
@@ -81,47 +84,63 @@ def register_files(
 ) -> list[uuid.UUID]:
     """Observation + plane + science artifact per file, idempotent (uuid5 of the URIs)."""
     ids = []
+    release = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=1)
     for path in paths:
         path = Path(path).resolve()
         obs_id = path.stem
         obs_uri = f"caom:{collection}/{obs_id}"
         plane_uri = f"{obs_uri}/{obs_id}p"
         art_uri = path.as_uri()
-        obsid = uuid.uuid5(NAMESPACE, obs_uri)
-        planeid = uuid.uuid5(NAMESPACE, plane_uri)
-        artid = uuid.uuid5(NAMESPACE, art_uri)
+        obsid, planeid = uri_id(obs_uri), uri_id(plane_uri)
         data = path.read_bytes()
-        conn.execute(
-            "INSERT INTO caom2.observation (obsid, observationuri, collection, observationid,"
-            " intent, type, metarelease) VALUES (%s, %s, %s, %s, 'science', 'OBJECT',"
-            " now() - interval '1 day') ON CONFLICT (obsid) DO NOTHING",
-            (obsid, obs_uri, collection, obs_id),
+        caom2_rows.upsert(
+            conn,
+            [
+                caom2_rows.Observation(
+                    obsid=obsid,
+                    observationuri=obs_uri,
+                    collection=collection,
+                    observationid=obs_id,
+                    intent="science",
+                    type="OBJECT",
+                    metarelease=release,
+                )
+            ],
+            "nothing",
         )
-        conn.execute(
-            "INSERT INTO caom2.plane (planeid, obsid, planeuri, publisherid, productid,"
-            " metarelease, datarelease, calibrationlevel, dataproducttype)"
-            " VALUES (%s, %s, %s, %s, %s, now() - interval '1 day', now() - interval '1 day', 1,"
-            " 'image') ON CONFLICT (planeid) DO NOTHING",
-            (
-                planeid,
-                obsid,
-                plane_uri,
-                f"ivo://caomai.example/{collection}?{obs_id}/{obs_id}p",
-                f"{obs_id}p",
-            ),
+        caom2_rows.upsert(
+            conn,
+            [
+                caom2_rows.Plane(
+                    planeid=planeid,
+                    obsid=obsid,
+                    planeuri=plane_uri,
+                    publisherid=f"ivo://caomai.example/{collection}?{obs_id}/{obs_id}p",
+                    productid=f"{obs_id}p",
+                    metarelease=release,
+                    datarelease=release,
+                    calibrationlevel=1,
+                    dataproducttype="image",
+                )
+            ],
+            "nothing",
         )
-        conn.execute(
-            "INSERT INTO caom2.artifact (artifactid, planeid, uri, producttype, contenttype,"
-            " contentlength, contentchecksum) VALUES (%s, %s, %s, 'science', %s, %s, %s)"
-            " ON CONFLICT (artifactid) DO NOTHING",
-            (
-                artid,
-                planeid,
-                art_uri,
-                "image/jpeg" if path.suffix.lower() in (".jpg", ".jpeg") else "application/fits",
-                len(data),
-                "md5:" + hashlib.md5(data).hexdigest(),
-            ),
+        caom2_rows.upsert(
+            conn,
+            [
+                caom2_rows.Artifact(
+                    artifactid=uri_id(art_uri),
+                    planeid=planeid,
+                    uri=art_uri,
+                    producttype="science",
+                    contenttype="image/jpeg"
+                    if path.suffix.lower() in (".jpg", ".jpeg")
+                    else "application/fits",
+                    contentlength=len(data),
+                    contentchecksum="md5:" + hashlib.md5(data).hexdigest(),
+                )
+            ],
+            "nothing",
         )
         ids.append(planeid)
     conn.commit()
