@@ -20,6 +20,7 @@ from sqlalchemy import exc as sa_exc
 
 from . import database, dbadmin
 from .config import Settings
+from .errors import CaomaiError
 from .tap import cli as tap_cli
 
 #: entry point group of the functions that add subcommands to `caomai` (pyproject.toml)
@@ -183,7 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     except sa_exc.DBAPIError as exc:
         print(f"caomai: {str(exc.orig).strip()}", file=sys.stderr)
         return 1
-    except (RuntimeError, ValueError, OSError, psycopg.Error, sa_exc.SQLAlchemyError) as exc:
+    except (CaomaiError, OSError, psycopg.Error, sa_exc.SQLAlchemyError) as exc:
+        # caomai's own errors (caomai_db/errors.py) say what to do; anything else is a bug
+        # and keeps its traceback
         print(f"caomai: {str(exc).strip()}", file=sys.stderr)
         return 1
 

@@ -14,6 +14,7 @@ from pgvector.psycopg import register_vector
 
 from .config import READER_ROLE, Settings
 from .embedded import EmbeddedCluster
+from .errors import UsageError
 
 
 def cluster(settings: Settings) -> EmbeddedCluster:
@@ -41,7 +42,7 @@ def with_user(dsn: str, user: str) -> str:
     """Replace the user of a postgresql:// URI (and drop its password)."""
     parts = urlsplit(dsn)
     if parts.scheme not in ("postgresql", "postgres"):
-        raise ValueError("only postgresql:// URIs can be rewritten for the reader role")
+        raise UsageError("only postgresql:// URIs can be rewritten for the reader role")
     host = parts.netloc.rsplit("@", 1)[-1]
     return urlunsplit((parts.scheme, f"{user}@{host}", parts.path, parts.query, parts.fragment))
 

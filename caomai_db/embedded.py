@@ -28,6 +28,7 @@ import psutil
 import psycopg
 
 from .config import EMBEDDED_DB_NAME
+from .errors import SetupError
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +141,7 @@ class EmbeddedCluster:
     def dsn(self, database: str = EMBEDDED_DB_NAME, user: str = SUPERUSER) -> str:
         info = self.info()
         if info is None:
-            raise RuntimeError(f"the embedded PostgreSQL under {self.pgdata} is not running")
+            raise SetupError(f"the embedded PostgreSQL under {self.pgdata} is not running")
         return f"postgresql://{user}@/{database}?host={info.socket_dir}&port={info.port}"
 
     # -- life cycle ------------------------------------------------------------------------
@@ -177,7 +178,7 @@ class EmbeddedCluster:
             tail = ""
             if self.logfile.exists():
                 tail = "\n".join(self.logfile.read_text(errors="replace").splitlines()[-20:])
-            raise RuntimeError(
+            raise SetupError(
                 f"{Path(cmd[0]).name} failed (exit {proc.returncode}):\n{proc.stderr.strip()}\n"
                 f"{proc.stdout.strip()}\n{tail}".rstrip()
             )
@@ -277,7 +278,7 @@ class EmbeddedCluster:
             if info is not None and _accepts_connections(info):
                 return
             time.sleep(0.1)
-        raise RuntimeError(f"the embedded PostgreSQL did not come up; see {self.logfile}")
+        raise SetupError(f"the embedded PostgreSQL did not come up; see {self.logfile}")
 
     def _ensure_database(self) -> None:
         with psycopg.connect(self.dsn(database="postgres"), autocommit=True) as conn:

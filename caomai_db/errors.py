@@ -55,6 +55,19 @@ class Busy(CaomaiError):
         self.retry_after_s = max(1, int(waited_s // 6))
 
 
+# -- commands ---------------------------------------------------------------------------------
+
+
+class UsageError(CaomaiError, ValueError):
+    """A command was given something it cannot use (options, a selection, a node, a file); the
+    message says what to change."""
+
+
+class SetupError(CaomaiError, RuntimeError):
+    """Something a command needs is missing or broken (the database, a model, a GPU, training
+    data); the message says what to do."""
+
+
 # -- the loaders ------------------------------------------------------------------------------
 
 

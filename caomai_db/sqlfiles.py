@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import psycopg
 
+from .errors import SetupError, UsageError
 from .paths import SQL_DIR
 
 
@@ -14,7 +15,7 @@ def vector_schema(conn: psycopg.Connection) -> str:
         " WHERE e.extname = 'vector'"
     ).fetchone()
     if row is None:
-        raise RuntimeError("the pgvector extension is not installed in this database")
+        raise SetupError("the pgvector extension is not installed in this database")
     return row[0]
 
 
@@ -22,7 +23,7 @@ def render(name: str, conn: psycopg.Connection) -> str:
     text = (SQL_DIR / name).read_text()
     database = conn.execute("SELECT current_database()").fetchone()[0]
     if '"' in database:
-        raise ValueError(f"unsupported database name {database!r}")
+        raise UsageError(f"unsupported database name {database!r}")
     return text.replace("@vector@", vector_schema(conn)).replace("@database@", database)
 
 

@@ -29,6 +29,8 @@ from typing import Literal
 
 import psycopg
 
+from caomai_db.errors import UsageError
+
 OnConflict = Literal["update", "nothing", "error"]
 
 
@@ -225,7 +227,7 @@ def upsert_sql(table: _Table, on_conflict: OnConflict) -> str:
     elif on_conflict == "nothing":
         sql += f" ON CONFLICT ({table.key}) DO NOTHING"
     elif on_conflict != "error":
-        raise ValueError(f"on_conflict must be 'update', 'nothing' or 'error', not {on_conflict!r}")
+        raise UsageError(f"on_conflict must be 'update', 'nothing' or 'error', not {on_conflict!r}")
     return sql
 
 

@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from caomai_db.config import Settings
+from caomai_db.errors import UsageError
 
 from . import shape, simulate
 
@@ -234,7 +235,7 @@ def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
             modelstore.activate(conn, row.model_id)
             print(f"{row.name} (model_id {row.model_id}) is now the active {row.kind} model")
             return 0
-    raise ValueError(f"unknown model command {args.model_command}")
+    raise UsageError(f"unknown model command {args.model_command}")
 
 
 # -- parser -----------------------------------------------------------------------------------

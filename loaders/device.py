@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+from caomai_db.errors import SetupError, UsageError
+
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -24,17 +26,17 @@ def pick_device(preference: str = "auto"):
     if pref == "cuda" or pref.startswith("cuda:"):
         if not torch.cuda.is_available():
             build = "a CPU-only torch build" if torch.version.cuda is None else "no visible GPU"
-            raise RuntimeError(
+            raise SetupError(
                 f"--device {preference}: CUDA is not available here ({build}); "
                 "use --device cpu or auto, or install caomai with the gpu extra on a GPU node"
             )
         device = torch.device(pref)
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise RuntimeError(
+            raise SetupError(
                 f"--device {preference}: only {torch.cuda.device_count()} GPU(s) are visible"
             )
         return device
-    raise ValueError(f"--device must be one of auto, cpu, cuda or cuda:N, not {preference!r}")
+    raise UsageError(f"--device must be one of auto, cpu, cuda or cuda:N, not {preference!r}")
 
 
 def cpu_threads(requested: int | None = None) -> int:

@@ -34,6 +34,7 @@ import psycopg
 
 from caomai_db import database
 from caomai_db.config import Settings
+from caomai_db.errors import UsageError
 
 from . import ceiling as ceiling_mod
 from . import labels as labels_mod
@@ -181,7 +182,7 @@ def read_truth(path: Path) -> dict[str, dict[str, str]]:
     with open(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
     if not rows or "exposure_id" not in rows[0] or "quality_class" not in rows[0]:
-        raise ValueError(f"{path}: a truth manifest has columns exposure_id and quality_class")
+        raise UsageError(f"{path}: a truth manifest has columns exposure_id and quality_class")
     return {r["exposure_id"]: r for r in rows}
 
 
@@ -202,7 +203,7 @@ def evaluate(
     with database.connect(dsn) as conn:
         m2 = modelstore.get_model(conn, map2) if map2 else modelstore.active_model(conn, "map2")
         if m2.kind != "map2" or m2.parent_id is None:
-            raise ValueError(f"{m2.name!r} is not a Map-2 model")
+            raise UsageError(f"{m2.name!r} is not a Map-2 model")
         m1 = modelstore.get_model(conn, m2.parent_id)
         rows = conn.execute(
             "SELECT f.planeid, o.observationid, f.map2_node"
@@ -225,7 +226,7 @@ def evaluate(
         )
         conn.commit()
         if not rows:
-            raise ValueError(
+            raise UsageError(
                 f"no fingerprint placed on {m2.name!r} belongs to an exposure of {truth_path}"
             )
         train1 = modelstore.training_planes(settings, m1)
@@ -246,7 +247,7 @@ def evaluate(
             k=k,
         )
         if held.sum() == 0:
-            raise ValueError(
+            raise UsageError(
                 "every fingerprinted exposure of the truth was used for training; "
                 "hold some out (train with --planes on a training split)"
             )
@@ -325,7 +326,7 @@ def evaluate(
                 conn, m1.model_id, objects_path, held_rows[:max_object_planes]
             )
         elif objects:
-            raise ValueError(f"{objects_path}: no such truth object catalogue")
+            raise UsageError(f"{objects_path}: no such truth object catalogue")
     report.seconds = round(time.perf_counter() - t0, 2)
     return report
 
@@ -359,7 +360,7 @@ def object_purity(
 
     truth = read_objects(path, {e for _, e in planes})
     if planes and not truth:
-        raise ValueError(
+        raise UsageError(
             f"{path}: no truth object belongs to any of the {len(planes)} held-out exposures "
             "scored (is it the catalogue of another archive?)"
         )

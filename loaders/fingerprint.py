@@ -27,6 +27,7 @@ from functools import lru_cache
 import numpy as np
 
 from caomai_db.config import GRID_COLS, GRID_ROWS, N_NODES
+from caomai_db.errors import UsageError
 
 TRANSFORMS = ("linear", "sqrt", "smooth-sqrt", "log-density")
 #: log-density: objects per node per million (valid) pixels at which the log bends
@@ -44,7 +45,7 @@ def weighted(counts: np.ndarray, n_detected, n_sampled) -> np.ndarray:
     ``n_detected`` and ``n_sampled``)."""
     n_sampled = np.asarray(n_sampled)
     if np.any(n_sampled <= 0):
-        raise ValueError("a fingerprint needs at least one sampled object")
+        raise UsageError("a fingerprint needs at least one sampled object")
     per = np.asarray(n_detected, np.float64) / n_sampled
     return np.asarray(counts, np.float64) * np.expand_dims(per, -1)
 
@@ -74,14 +75,14 @@ def fingerprint(
         v = np.sqrt(smooth(hist, rows, cols))
     elif transform == "log-density":
         if pixels is None or np.any(np.asarray(pixels) <= 0):
-            raise ValueError("the log-density transform needs the number of pixels searched")
+            raise UsageError("the log-density transform needs the number of pixels searched")
         mpix = np.expand_dims(np.asarray(pixels, np.float64) / 1e6, -1)
         v = np.log1p(hist / mpix / DENSITY_SCALE)
     else:
-        raise ValueError(f"unknown fingerprint transform {transform!r}; one of {TRANSFORMS}")
+        raise UsageError(f"unknown fingerprint transform {transform!r}; one of {TRANSFORMS}")
     norm = np.linalg.norm(v, axis=-1, keepdims=True)
     if np.any(norm == 0):
-        raise ValueError("a fingerprint of no objects cannot be normalised")
+        raise UsageError("a fingerprint of no objects cannot be normalised")
     return (v / norm).astype(np.float32)
 
 

@@ -15,6 +15,7 @@ import getpass
 
 from caomai_db import database
 from caomai_db.config import Settings
+from caomai_db.errors import UsageError
 
 from . import modelstore
 
@@ -26,16 +27,16 @@ def parse_node(text: str, rows: int, cols: int) -> int:
         try:
             r, c = (int(v) for v in text.split(","))
         except ValueError as exc:
-            raise ValueError(f"node {text!r}: give an id 0..{rows * cols - 1} or ROW,COL") from exc
+            raise UsageError(f"node {text!r}: give an id 0..{rows * cols - 1} or ROW,COL") from exc
         if not (0 <= r < rows and 0 <= c < cols):
-            raise ValueError(f"node {text!r} is outside the {rows}x{cols} grid")
+            raise UsageError(f"node {text!r} is outside the {rows}x{cols} grid")
         return r * cols + c
     try:
         node = int(text)
     except ValueError as exc:
-        raise ValueError(f"node {text!r}: give an id 0..{rows * cols - 1} or ROW,COL") from exc
+        raise UsageError(f"node {text!r}: give an id 0..{rows * cols - 1} or ROW,COL") from exc
     if not 0 <= node < rows * cols:
-        raise ValueError(f"node {node} is outside the map (0..{rows * cols - 1})")
+        raise UsageError(f"node {node} is outside the map (0..{rows * cols - 1})")
     return node
 
 
@@ -53,7 +54,7 @@ def label_node(
         row = modelstore.get_model(conn, model)
         node_id = parse_node(node, row.grid_rows, row.grid_cols)
         if label is not None and not label.strip():
-            raise ValueError("the label is empty; use --clear to remove a label")
+            raise UsageError("the label is empty; use --clear to remove a label")
         source = None if label is None else (source or f"expert:{getpass.getuser()}")
         cur = conn.execute(
             "UPDATE caomai.map_node_store SET label = %s, label_source = %s,"
@@ -62,7 +63,7 @@ def label_node(
             (label, source, label, row.model_id, node_id),
         )
         if cur.rowcount != 1:
-            raise ValueError(f"model {row.name!r} has no node {node_id}")
+            raise UsageError(f"model {row.name!r} has no node {node_id}")
         if row.kind == "map2":
             members = conn.execute(
                 "SELECT count(*) FROM caomai.fingerprint WHERE map2_model_id = %s AND map2_node = %s",

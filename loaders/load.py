@@ -42,7 +42,7 @@ from tqdm import tqdm
 
 from caomai_db import database
 from caomai_db.config import Settings
-from caomai_db.errors import LostPlane
+from caomai_db.errors import LostPlane, UsageError
 
 from . import modelstore
 from .device import cpu_threads, pick_device
@@ -159,7 +159,7 @@ def load(
     with database.connect(dsn) as conn:
         if resume or run_id is not None:
             if planes or files:
-                raise ValueError(
+                raise UsageError(
                     "--resume continues a run with its own planes; drop --planes/--files"
                 )
             run_id, model_id, params = find_run(conn, run_id)
@@ -183,7 +183,7 @@ def load(
             chosen = select_planes(conn, planes, files)
             conn.commit()
             if not chosen:
-                raise ValueError("no planes selected (check --planes/--files, or register files)")
+                raise UsageError("no planes selected (check --planes/--files, or register files)")
             max_objects = options.max_objects
             params = {
                 "max_objects": max_objects,

@@ -14,6 +14,8 @@ from typing import Any
 
 import psycopg
 
+from caomai_db.errors import UsageError
+
 from . import modelstore
 
 log = logging.getLogger(__name__)
@@ -207,14 +209,14 @@ def find_run(conn: psycopg.Connection, run_id: int | None) -> tuple[int, int, di
             "SELECT run_id, model_id, params FROM caomai.load_run WHERE run_id = %s", (run_id,)
         ).fetchone()
         if row is None:
-            raise ValueError(f"no load run {run_id}")
+            raise UsageError(f"no load run {run_id}")
     else:
         row = conn.execute(
             "SELECT run_id, model_id, params FROM caomai.load_run WHERE status = 'open'"
             " ORDER BY run_id DESC LIMIT 1"
         ).fetchone()
         if row is None:
-            raise ValueError("no open load run to resume; start one with `caomai load`")
+            raise UsageError("no open load run to resume; start one with `caomai load`")
     conn.commit()
     return int(row[0]), int(row[1]), row[2] or {}
 

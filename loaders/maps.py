@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from caomai_db.errors import UsageError
+
 from . import cutouts, encoder, shape
 from .detect import DetectParams
 from .fingerprint import DEFAULT_TRANSFORM
@@ -41,7 +43,7 @@ class Map1:
         if self.shape_weight == 0:
             return embedding
         if raw_shape is None or self.shape_center is None or self.shape_scale is None:
-            raise ValueError("this Map 1 uses shape features: give the objects' measured columns")
+            raise UsageError("this Map 1 uses shape features: give the objects' measured columns")
         return shape.combine(
             embedding,
             raw_shape,
@@ -101,14 +103,14 @@ class Map1:
     @classmethod
     def from_payload(cls, payload: dict[str, Any], device: torch.device | None = None) -> Map1:
         if payload.get("kind") != "map1":
-            raise ValueError("not a map1 model file")
+            raise UsageError("not a map1 model file")
         cut = payload.get("cutout", {})
         if (cut.get("size"), cut.get("softening"), cut.get("floor")) != (
             cutouts.SIZE,
             cutouts.SOFTENING,
             cutouts.FLOOR,
         ):
-            raise ValueError(
+            raise UsageError(
                 f"the model was trained on cutouts normalised as {cut}, this caomai makes "
                 f"size={cutouts.SIZE} softening={cutouts.SOFTENING} floor={cutouts.FLOOR}"
             )
@@ -116,7 +118,7 @@ class Map1:
         som = payload["som"]
         feats = payload.get("shape") or {"weight": 0.0}  # files from before shape features
         if feats["weight"] and tuple(feats.get("names", ())) != shape.NAMES:
-            raise ValueError(
+            raise UsageError(
                 f"the model was trained on shape features {feats.get('names')}, this caomai "
                 f"computes {list(shape.NAMES)}"
             )
@@ -156,11 +158,11 @@ class Map2:
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> Map2:
         if payload.get("kind") != "map2":
-            raise ValueError("not a map2 model file")
+            raise UsageError("not a map2 model file")
         som = payload["som"]
         feats = payload.get("shape") or {"weight": 0.0}  # files from before shape features
         if feats["weight"] and tuple(feats.get("names", ())) != shape.NAMES:
-            raise ValueError(
+            raise UsageError(
                 f"the model was trained on shape features {feats.get('names')}, this caomai "
                 f"computes {list(shape.NAMES)}"
             )

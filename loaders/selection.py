@@ -17,6 +17,8 @@ from urllib.parse import unquote, urlsplit
 
 import psycopg
 
+from caomai_db.errors import UsageError
+
 BASE = """
 SELECT p.planeid, a.uri, o.observationid, p.publisherid,
        (p.metarelease IS NULL OR p.metarelease <= now()) AS public
@@ -43,7 +45,7 @@ class PlaneFile:
 def file_path(uri: str) -> Path:
     parts = urlsplit(uri)
     if parts.scheme != "file":
-        raise ValueError(f"not a file:// URI: {uri}")
+        raise UsageError(f"not a file:// URI: {uri}")
     return Path(unquote(parts.path))
 
 
@@ -60,7 +62,7 @@ def expand_files(files: list[str]) -> list[str]:
     for name in files:
         found = find_files([Path(name)])
         if Path(name).is_dir() and not found:
-            raise ValueError(f"no image files under {name}")
+            raise UsageError(f"no image files under {name}")
         out.extend(str(f) for f in found)
     return out
 
@@ -72,7 +74,7 @@ def select_planes(
 ) -> list[PlaneFile]:
     """The planes named by the options, ordered by observationID (deterministic)."""
     if planes and files:
-        raise ValueError("give --planes or --files, not both")
+        raise UsageError("give --planes or --files, not both")
     if files:
         # a directory stands for the image files under it, as `caomai register DIR` finds them,
         # so the folder a user registered can be loaded by the same name
@@ -84,7 +86,7 @@ def select_planes(
         found = {r[1] for r in rows}
         missing = [f for f, u in zip(files, uris, strict=True) if u not in found]
         if missing:
-            raise ValueError(
+            raise UsageError(
                 f"{len(missing)} file(s) are not registered as science artifacts: "
                 + ", ".join(missing[:5])
                 + (" ..." if len(missing) > 5 else "")
@@ -100,7 +102,7 @@ def select_planes(
             rows = conn.execute(sql + " ORDER BY o.observationid, p.productid").fetchall()
         except psycopg.Error as exc:
             conn.rollback()
-            raise ValueError(f"--planes: {str(exc).strip()}") from exc
+            raise UsageError(f"--planes: {str(exc).strip()}") from exc
     else:
         rows = conn.execute(BASE + " ORDER BY o.observationid, p.productid").fetchall()
     return [PlaneFile(r[0], file_path(r[1]), r[2], r[3], r[4]) for r in rows]

@@ -31,6 +31,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from caomai_db.errors import UsageError
+
 #: The archive `caomai demo` renders: ~1000 exposures, two 1024x1024 CCDs each, every class.
 DEMO = dict(exposures=1000, ccds=2, ccd_size=(1024, 1024), seed=0)
 #: Default geometry of `caomai simulate` (laptop-sized); a full MegaCam exposure is
@@ -132,11 +134,11 @@ def parse_classes(spec: list[str] | None) -> dict[str, float]:
             name, _, weight = part.partition("=")
             name = name.strip()
             if name not in CLASSES:
-                raise ValueError(f"unknown quality class {name!r}; known: {', '.join(CLASSES)}")
+                raise UsageError(f"unknown quality class {name!r}; known: {', '.join(CLASSES)}")
             try:
                 out[name] = float(weight) if weight else DEFAULT_WEIGHTS[name]
             except ValueError as exc:
-                raise ValueError(f"bad weight in {part!r}") from exc
+                raise UsageError(f"bad weight in {part!r}") from exc
     return out
 
 
@@ -177,9 +179,9 @@ def simulate_archive(
     from .sim.render import OBJECT_COLUMNS
 
     if exposures < 1:
-        raise ValueError("--exposures must be at least 1")
+        raise UsageError("--exposures must be at least 1")
     if not 0 <= seed <= 9999:
-        raise ValueError("--seed must be between 0 and 9999 (it is part of the exposure ids)")
+        raise UsageError("--seed must be between 0 and 9999 (it is part of the exposure ids)")
     geo = Geometry(ccds, int(ccd_size[0]), int(ccd_size[1]))
     weights = classes if isinstance(classes, dict) else parse_classes(classes)
     labels = assign_classes(exposures, weights, seed)

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from caomai_db.errors import SetupError
+
 
 @dataclass
 class SOMReport:
@@ -85,7 +87,7 @@ class SOM:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Best-matching node and Euclidean distance to it, per row of ``data``."""
         if self.codebook is None:
-            raise RuntimeError("the map is not trained")
+            raise SetupError("the map is not trained")
         x = torch.as_tensor(np.asarray(data, np.float32), device=device)
         w = torch.as_tensor(self.codebook, device=x.device)
         idx, dist = _bmu(x, w)

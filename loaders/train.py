@@ -35,6 +35,7 @@ from tqdm import tqdm
 
 from caomai_db import database
 from caomai_db.config import GRID_COLS, GRID_ROWS, Settings
+from caomai_db.errors import SetupError, UsageError
 
 from . import cutouts as cutout_mod
 from . import encoder as encoder_mod
@@ -114,7 +115,7 @@ def sample_cutouts(
         used.append(planeid)
     bar.close()
     if not boxes:
-        raise RuntimeError(
+        raise SetupError(
             "no cutouts: none of the selected planes gave detections"
             + (f" ({failed[0]})" if failed else "")
         )
@@ -245,9 +246,9 @@ def train_map1(
 ) -> modelstore.ModelRow:
     """Train and register a Map-1 model; returns its row."""
     if transform not in TRANSFORMS:
-        raise ValueError(f"--transform must be one of {', '.join(TRANSFORMS)}")
+        raise UsageError(f"--transform must be one of {', '.join(TRANSFORMS)}")
     if background not in cutout_mod.BACKGROUNDS:
-        raise ValueError(f"--background must be one of {', '.join(cutout_mod.BACKGROUNDS)}")
+        raise UsageError(f"--background must be one of {', '.join(cutout_mod.BACKGROUNDS)}")
     dev = pick_device(device)
     torch.set_num_threads(cpu_threads(threads))
     workers = workers if workers is not None else max(1, cpu_threads() - 1)
@@ -261,10 +262,10 @@ def train_map1(
         chosen = select_planes(conn, planes, files)
         conn.rollback()
     if not chosen:
-        raise RuntimeError("no planes selected for training (check --planes/--files)")
+        raise SetupError("no planes selected for training (check --planes/--files)")
     chosen, hidden = _public(chosen)
     if not chosen:
-        raise RuntimeError(
+        raise SetupError(
             f"no public planes selected for training: the {hidden} selected are proprietary,"
             " and a map publishes what it is trained on"
         )
@@ -441,9 +442,7 @@ def train_map2(
             wanted = {r[0] for r in all_rows}
         conn.rollback()
     if not all_rows:
-        raise RuntimeError(
-            f"no fingerprints of map1 model {parent.name!r}; run `caomai load` first"
-        )
+        raise SetupError(f"no fingerprints of map1 model {parent.name!r}; run `caomai load` first")
     ids = [r[0] for r in all_rows]
     fps = np.stack([np.asarray(r[1].to_numpy(), np.float32) for r in all_rows])
     public = np.array([bool(r[2]) for r in all_rows])
@@ -451,7 +450,7 @@ def train_map2(
     train_mask = wanted_mask & public
     hidden = int((wanted_mask & ~public).sum())
     if train_mask.sum() < 2:
-        raise RuntimeError(
+        raise SetupError(
             "fewer than 2 public fingerprints selected to train Map 2"
             + (f" ({hidden} proprietary ones are never used for training)" if hidden else "")
         )

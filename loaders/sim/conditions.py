@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from caomai_db.errors import SetupError, UsageError
+
 #: The classes, in the order the truth files and reports list them.
 CLASSES = (
     "good",
@@ -142,7 +144,7 @@ def assign_classes(n: int, weights: dict[str, float], seed: int) -> list[str]:
     """
     names = [c for c in CLASSES if weights.get(c, 0) > 0]
     if not names:
-        raise ValueError("no quality class has a positive weight")
+        raise UsageError("no quality class has a positive weight")
     w = np.array([weights[c] for c in names], dtype=float)
     share = w / w.sum() * n
     counts = np.floor(share).astype(int)
@@ -171,7 +173,7 @@ def draw_conditions(
 ) -> Conditions:
     """A night at CFHT for this exposure, then the class's own change to it."""
     if quality_class not in CLASSES:
-        raise ValueError(f"unknown quality class {quality_class!r}; known: {', '.join(CLASSES)}")
+        raise UsageError(f"unknown quality class {quality_class!r}; known: {', '.join(CLASSES)}")
     s = float(rng.uniform(0.0, 1.0))
     c = Conditions(exposure_id, index, seed, quality_class, round(s, 4))
 
@@ -304,7 +306,7 @@ def _pointing(rng: np.random.Generator, crowded: bool) -> tuple[float, float, fl
             b_deg = float(SkyCoord(ra=ra, dec=dec, unit="deg").galactic.b.deg)
         if -28 <= dec <= 72 and (crowded or abs(b_deg) >= 20):
             return round(ra, 6), round(dec, 6), round(b_deg, 4)
-    raise RuntimeError("no pointing found")  # pragma: no cover - 200 tries never all fail
+    raise SetupError("no pointing found")  # pragma: no cover - 200 tries never all fail
 
 
 def _hour_angle(rng: np.random.Generator, dec: float) -> tuple[float, float]:

@@ -17,6 +17,8 @@ from astropy.io import fits
 from astropy.time import Time
 from astropy.wcs import WCS
 
+from caomai_db.errors import UsageError
+
 from .conditions import (
     CFHT_LAT,
     CFHT_LON,
@@ -38,9 +40,9 @@ class Geometry:
 
     def __post_init__(self) -> None:
         if self.ccds < 1:
-            raise ValueError("an exposure needs at least one CCD")
+            raise UsageError("an exposure needs at least one CCD")
         if self.nx < 64 or self.ny < 64:
-            raise ValueError(f"CCDs of {self.nx}x{self.ny} pixels are too small (64x64 at least)")
+            raise UsageError(f"CCDs of {self.nx}x{self.ny} pixels are too small (64x64 at least)")
 
     @property
     def ncols(self) -> int:
