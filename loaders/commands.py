@@ -34,7 +34,7 @@ def _add_selection(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_device(p: argparse.ArgumentParser) -> None:
+def _add_device(p: argparse.ArgumentParser, threads_help: str) -> None:
     p.add_argument(
         "--device",
         default="auto",
@@ -43,7 +43,7 @@ def _add_device(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--threads",
         type=int,
-        help="CPU threads for torch encoding (default 1: the same bits whatever --workers; more threads change the last bits of the distances)",
+        help=threads_help,
     )
 
 
@@ -302,7 +302,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--minarea", type=int, default=5, help="minimum connected pixels")
     p.add_argument("--bw", type=int, default=64, help="background mesh size, pixels")
-    _add_device(p)
+    _add_device(p, "CPU threads for torch (default: every core)")
     p.add_argument("--workers", type=int, help="detection processes (default: cores - 1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--name", help="model name (default map1-<UTC time>)")
@@ -336,7 +336,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--enqueue-only", action="store_true", help="create the run, print its id, load nothing"
     )
     p.add_argument("--workers", type=int, help="detection processes (default: cores - 1)")
-    _add_device(p)
+    _add_device(
+        p,
+        "CPU threads for torch encoding (default 1: the same bits whatever --workers;"
+        " more threads change the last bits of the distances)",
+    )
     p.add_argument(
         "--max-objects", type=int, default=1000, help="objects sampled per plane (default 1000)"
     )
