@@ -118,90 +118,18 @@ class _Table:
     name: str
     key: str
     columns: tuple[str, ...]
-    #: binary COPY needs the exact type of every column
-    types: tuple[str, ...]
     #: caom2.artifact has no maxlastmodified
     max_last_modified: bool
 
 
-def _table(cls: type, name: str, key: str, max_last_modified: bool, **types: str) -> _Table:
-    columns = tuple(f.name for f in fields(cls))
-    return _Table(name, key, columns, tuple(types[c] for c in columns), max_last_modified)
+def _table(cls: type, name: str, key: str, max_last_modified: bool) -> _Table:
+    return _Table(name, key, tuple(f.name for f in fields(cls)), max_last_modified)
 
 
-_T, _F, _TS = "text", "float8", "timestamp"
 TABLES: dict[type, _Table] = {
-    Observation: _table(
-        Observation,
-        "caom2.observation",
-        "obsid",
-        True,
-        obsid="uuid",
-        observationuri=_T,
-        collection=_T,
-        observationid=_T,
-        metarelease=_TS,
-        intent=_T,
-        type=_T,
-        algorithm_name=_T,
-        sequencenumber="int4",
-        proposal_id=_T,
-        proposal_pi=_T,
-        target_name=_T,
-        telescope_name=_T,
-        telescope_geolocationx=_F,
-        telescope_geolocationy=_F,
-        telescope_geolocationz=_F,
-        instrument_name=_T,
-        environment_elevation=_F,
-    ),
-    Plane: _table(
-        Plane,
-        "caom2.plane",
-        "planeid",
-        True,
-        planeid="uuid",
-        obsid="uuid",
-        planeuri=_T,
-        publisherid=_T,
-        productid=_T,
-        metarelease=_TS,
-        datarelease=_TS,
-        dataproducttype=_T,
-        calibrationlevel="int4",
-        energy_emband=_T,
-        energy_bounds_lower=_F,
-        energy_bounds_upper=_F,
-        energy_bounds_width=_F,
-        energy_bandpassname=_T,
-        time_bounds_lower=_F,
-        time_bounds_upper=_F,
-        time_bounds_width=_F,
-        time_exposure=_F,
-        time_dimension="int8",
-        position_bounds="float8[]",
-        position_bounds_center="float8[]",
-        position_bounds_area=_F,
-        position_bounds_size=_F,
-        position_dimension_naxis1="int8",
-        position_dimension_naxis2="int8",
-        position_samplesize=_F,
-    ),
-    Artifact: _table(
-        Artifact,
-        "caom2.artifact",
-        "artifactid",
-        False,
-        artifactid="uuid",
-        planeid="uuid",
-        uri=_T,
-        producttype=_T,
-        contenttype=_T,
-        contentlength="int8",
-        contentchecksum=_T,
-        releasetype=_T,
-        metarelease=_TS,
-    ),
+    Observation: _table(Observation, "caom2.observation", "obsid", True),
+    Plane: _table(Plane, "caom2.plane", "planeid", True),
+    Artifact: _table(Artifact, "caom2.artifact", "artifactid", False),
 }
 
 
@@ -251,12 +179,21 @@ def copy(conn: psycopg.Connection, rows: Sequence[Row]) -> None:
         return
     table = _of(rows)
     values = attrgetter(*table.columns)
+    # binary COPY needs each column's exact type: the database's own, so an archive's caom2
+    # with other column types is written as it is declared
+    oids = dict(
+        conn.execute(
+            "SELECT attname, atttypid FROM pg_attribute WHERE attrelid = %s::regclass"
+            " AND attnum > 0 AND NOT attisdropped",
+            (table.name,),
+        ).fetchall()
+    )
     with (
         conn.cursor() as cur,
         cur.copy(
             f"COPY {table.name} ({', '.join(table.columns)}) FROM STDIN (FORMAT BINARY)"
         ) as cp,
     ):
-        cp.set_types(list(table.types))
+        cp.set_types([oids[c] for c in table.columns])
         for r in rows:
             cp.write_row(values(r))
