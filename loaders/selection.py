@@ -17,11 +17,12 @@ from urllib.parse import unquote, urlsplit
 
 import psycopg
 
+from caomai_db.access import public
 from caomai_db.errors import UsageError
 
-BASE = """
+BASE = f"""
 SELECT p.planeid, a.uri, o.observationid, p.publisherid,
-       (p.metarelease IS NULL OR p.metarelease <= now()) AS public
+       {public("p")} AS public
   FROM caom2.plane AS p
   JOIN caom2.observation AS o ON o.obsid = p.obsid
   JOIN LATERAL (

@@ -33,7 +33,7 @@ import psycopg
 import torch
 from tqdm import tqdm
 
-from caomai_db import database
+from caomai_db import access, database
 from caomai_db.config import GRID_COLS, GRID_ROWS, Settings
 from caomai_db.errors import SetupError, UsageError
 
@@ -432,7 +432,7 @@ def train_map2(
         if conn.execute("SELECT 1 FROM caomai.model WHERE name = %s", (name,)).fetchone():
             raise modelstore.ModelError(f"a model named {name!r} exists already")
         all_rows = conn.execute(
-            "SELECT f.planeid, f.fp, (f.metarelease IS NULL OR f.metarelease <= now())"
+            f"SELECT f.planeid, f.fp, {access.public('f')}"
             " FROM caomai.fingerprint AS f WHERE f.model_id = %s ORDER BY f.planeid",
             (parent.model_id,),
         ).fetchall()

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pglast import ast, enums, parse_sql
 from pglast.parser import ParseError
 
+from ..access import public
 from ..config import QueryLimits
 from . import udfs
 from .catalog import Catalog, Table
@@ -296,8 +297,7 @@ class Rewriter(UdfRules, GeometryRules):
         scope.refs.append(Ref(alias, table, explicit))
         if table.has_metarelease:
             sub = parse_sql(
-                f'SELECT * FROM "{table.db_schema}"."{table.db_name}"'
-                " WHERE metarelease IS NULL OR metarelease <= now()"
+                f'SELECT * FROM "{table.db_schema}"."{table.db_name}" WHERE {public()}'
             )[0].stmt
             return ast.RangeSubselect(lateral=False, subquery=sub, alias=ast.Alias(aliasname=alias))
         return ast.RangeVar(

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from pglast import ast
 
+from ..access import public
 from . import udfs
 from .parse import ADQLError
 from .sqltree import (
@@ -218,7 +219,7 @@ class UdfRules:
                 f"(coalesce((SELECT ({total})::float8 * f.n_detected / nullif(f.n_sampled, 0)"
                 " FROM caomai.fingerprint AS f WHERE f.planeid = $1"
                 " AND f.model_id = (SELECT caomai.active_model('map1'))"
-                " AND (f.metarelease IS NULL OR f.metarelease <= now())), 0)"
+                f" AND {public('f')}), 0)"
                 f" >= {min_count})::integer",
                 plane,
             )

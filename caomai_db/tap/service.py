@@ -24,6 +24,7 @@ from pgvector.psycopg import register_vector
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from .. import database
+from ..access import public
 from ..adql import catalog as catalog_mod
 from ..adql import plan as plan_mod
 from ..adql.parse import ADQLError, adql_to_postgresql
@@ -160,7 +161,7 @@ class TapService:
                 rows = conn.execute(
                     "SELECT publisherid FROM caomai.fingerprint"
                     " WHERE model_id = caomai.active_model('map1') AND map2_node IS NOT NULL"
-                    " AND (metarelease IS NULL OR metarelease <= now())"
+                    f" AND {public()}"
                     " ORDER BY planeid LIMIT 2"
                 ).fetchall()
                 conn.rollback()
