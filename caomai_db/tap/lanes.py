@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anyio
@@ -27,30 +28,36 @@ from ..errors import Busy
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class Lane:
+    """A named number of slots (the name is what a Busy answer says was full)."""
+
+    name: str
+    slots: anyio.CapacityLimiter
+
+
 class Lanes:
     def __init__(self, settings: Settings) -> None:
-        self.heavy = anyio.CapacityLimiter(settings.query_slots)
-        self.cheap = anyio.CapacityLimiter(settings.cheap_slots)
-        self.prepare = anyio.CapacityLimiter(max(2, settings.cheap_slots))
+        parse_slots = max(2, settings.cheap_slots)
+        self.heavy = Lane("query", anyio.CapacityLimiter(settings.query_slots))
+        self.cheap = Lane("cheap", anyio.CapacityLimiter(settings.cheap_slots))
+        self.prepare = Lane("parse", anyio.CapacityLimiter(parse_slots))
         self.wait_s = float(settings.queue_wait_s)
         # threads for admitted work only: admission already bounds them
         self._threads = anyio.CapacityLimiter(
-            settings.query_slots + settings.cheap_slots + max(2, settings.cheap_slots)
+            settings.query_slots + settings.cheap_slots + parse_slots
         )
-        self._names = {id(self.heavy): "query", id(self.cheap): "cheap", id(self.prepare): "parse"}
 
-    async def run(
-        self, lane: anyio.CapacityLimiter, func: Callable[..., T], *args: Any, **kw: Any
-    ) -> T:
+    async def run(self, lane: Lane, func: Callable[..., T], *args: Any, **kw: Any) -> T:
         """``func(*args, **kw)`` in a thread once ``lane`` has a slot; :class:`Busy` if none
         comes within the queue wait. Waiting holds no thread and no connection."""
         with anyio.move_on_after(self.wait_s) as scope:
-            await lane.acquire()
+            await lane.slots.acquire()
         if scope.cancelled_caught:
-            raise Busy(self._names.get(id(lane), "query"), self.wait_s)
+            raise Busy(lane.name, self.wait_s)
         try:
             return await anyio.to_thread.run_sync(
                 functools.partial(func, *args, **kw), limiter=self._threads
             )
         finally:
-            lane.release()
+            lane.slots.release()
