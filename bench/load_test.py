@@ -31,7 +31,6 @@ import os
 import platform
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -53,7 +52,7 @@ sys.path.insert(0, str(ROOT))
 from caomai_db import database, dbadmin  # noqa: E402
 from caomai_db.config import Settings  # noqa: E402
 from caomai_loaders import synthetic  # noqa: E402
-from tests.tapserver import Truth  # noqa: E402
+from tests.tapserver import Truth, free_port  # noqa: E402
 
 CHEAP = {"availability", "capabilities", "tap_schema", "small"}
 
@@ -77,12 +76,6 @@ class Tally:
                     self.samples.append(f"{kind} {outcome}: {note[:200]}")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Workload:
     """The requests and their exact answers."""
 
@@ -90,6 +83,9 @@ class Workload:
         self.truth = truth
         self.rng = random.Random(seed)
         self.public = np.flatnonzero(~truth.proprietary)
+        # similarity references come from a fixed pool, so the exact answers cached for them
+        # stay bounded (one float per plane and reference) however long the run
+        self.sim_refs = self.rng.sample(list(self.public), min(200, len(self.public)))
         self.sim_cache: dict[str, np.ndarray] = {}
         self.lock = threading.Lock()
 
@@ -101,7 +97,7 @@ class Workload:
 
     def similarity(self) -> tuple[str, callable]:
         t = self.truth
-        ref = t.publisherid[self.rng.choice(self.public)]
+        ref = t.publisherid[self.rng.choice(self.sim_refs)]
         frac = self.rng.choice([0.01, 0.1, 0.5, 1.0])
         cut = synthetic.time_cut(frac)
         adql = (
@@ -297,7 +293,7 @@ def main() -> int:
             dbadmin.upgrade(dsn, "head")
             synthetic.generate(dsn, args.planes, seed=7, proprietary_fraction=0.05)
         truth = Truth.load(dsn)
-        port = _free_port()
+        port = free_port()
         server = subprocess.Popen(
             [
                 sys.executable,
