@@ -369,19 +369,24 @@ def create_app(settings: Settings, *, base_url: str | None = None, workers: int 
     async def one_job(request: Request, job_id: str) -> uws.Job:
         return await run_in_threadpool(jobs().get, job_id, requester(request))
 
+    async def set_one(request: Request, job_id: str, key: str, setter, usage: str) -> Response:  # noqa: ANN001
+        """POST of one job attribute (phase, executionduration, destruction): UWS answers a
+        missing value with a 400 - after the 404 of a job that is not the requester's."""
+        params = await _params(request)
+        who = requester(request)
+        if key not in params:
+            await run_in_threadpool(jobs().get, job_id, who)
+            raise uws.JobError(f"POST {key}={usage}")
+        await run_in_threadpool(setter, job_id, who, params[key])
+        return RedirectResponse(job_url(request, job_id), status_code=303)
+
     @app.get("/tap/async/{job_id}/phase")
     async def job_phase(request: Request, job_id: str) -> Response:
         return PlainTextResponse((await one_job(request, job_id)).phase)
 
     @app.post("/tap/async/{job_id}/phase")
     async def job_phase_post(request: Request, job_id: str) -> Response:
-        params = await _params(request)
-        who = requester(request)
-        if "PHASE" not in params:
-            await run_in_threadpool(jobs().get, job_id, who)
-            raise uws.JobError("POST PHASE=RUN or PHASE=ABORT")
-        await run_in_threadpool(jobs().phase, job_id, who, params["PHASE"])
-        return RedirectResponse(job_url(request, job_id), status_code=303)
+        return await set_one(request, job_id, "PHASE", jobs().phase, "RUN or PHASE=ABORT")
 
     @app.get("/tap/async/{job_id}/executionduration")
     async def job_duration(request: Request, job_id: str) -> Response:
@@ -389,13 +394,7 @@ def create_app(settings: Settings, *, base_url: str | None = None, workers: int 
 
     @app.post("/tap/async/{job_id}/executionduration")
     async def job_duration_post(request: Request, job_id: str) -> Response:
-        params = await _params(request)
-        who = requester(request)
-        if "EXECUTIONDURATION" not in params:
-            await run_in_threadpool(jobs().get, job_id, who)
-            raise uws.JobError("POST EXECUTIONDURATION=<seconds>")
-        await run_in_threadpool(jobs().set_duration, job_id, who, params["EXECUTIONDURATION"])
-        return RedirectResponse(job_url(request, job_id), status_code=303)
+        return await set_one(request, job_id, "EXECUTIONDURATION", jobs().set_duration, "<seconds>")
 
     @app.get("/tap/async/{job_id}/destruction")
     async def job_destruction(request: Request, job_id: str) -> Response:
@@ -404,13 +403,9 @@ def create_app(settings: Settings, *, base_url: str | None = None, workers: int 
 
     @app.post("/tap/async/{job_id}/destruction")
     async def job_destruction_post(request: Request, job_id: str) -> Response:
-        params = await _params(request)
-        who = requester(request)
-        if "DESTRUCTION" not in params:
-            await run_in_threadpool(jobs().get, job_id, who)
-            raise uws.JobError("POST DESTRUCTION=<ISO 8601 time>")
-        await run_in_threadpool(jobs().set_destruction, job_id, who, params["DESTRUCTION"])
-        return RedirectResponse(job_url(request, job_id), status_code=303)
+        return await set_one(
+            request, job_id, "DESTRUCTION", jobs().set_destruction, "<ISO 8601 time>"
+        )
 
     @app.get("/tap/async/{job_id}/quote")
     async def job_quote(request: Request, job_id: str) -> Response:
