@@ -273,12 +273,14 @@ def sync(conn: psycopg.Connection) -> Rows:
         ours.add("ivoa")
     if facts.get("tap_schema_managed") == "1":
         ours.add("tap_schema")
-    grant(conn, [t for t in SERVICE_TABLES if t.fullname in existing and t.schema in ours], ours)
+    readable = SERVICE_TABLES + [t for t in m.CAOMAI_TABLES if t.info.get("reader")]
+    grant(conn, [t for t in readable if t.fullname in existing and t.schema in ours], ours)
     return rows
 
 
 def grant(conn: psycopg.Connection, tables: list[sa.Table], schemas: set[str]) -> None:
-    """SELECT on exactly the published tables; nothing on the rest of our schemas.
+    """SELECT on exactly the published tables (and the unpublished ones marked ``reader``, which
+    the web API reads and TAP cannot name); nothing on the rest of our schemas.
 
     Only schemas caomai created are touched: an archive's own caom2, ivoa and tap_schema keep
     their ACLs exactly as they are (its operator grants the reader SELECT on them if caomai's

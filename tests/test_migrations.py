@@ -384,3 +384,56 @@ def _job_catalog(conn: psycopg.Connection, schema: str) -> list:
         ).fetchall(),
         conn.execute("SELECT obj_description(%s::regclass, 'pg_class')", (job,)).fetchone(),
     ]
+
+
+def test_0006_previews_up_down_up_and_the_reader_may_select_them(fresh_dsn: str) -> None:
+    """The preview tables come and go with 0006; the reader role may SELECT them (the web API
+    reads them) though TAP_SCHEMA does not publish them; they cascade from caom2.Plane."""
+    names = ("caomai.preview", "caomai.object_cutout")
+
+    def state() -> tuple[list, set, set]:
+        with psycopg.connect(fresh_dsn) as conn:
+            exists = [
+                conn.execute("SELECT to_regclass(%s) IS NOT NULL", (n,)).fetchone()[0]
+                for n in names
+            ]
+            grants = {
+                r[0]
+                for r in conn.execute(
+                    "SELECT table_name FROM information_schema.role_table_grants"
+                    " WHERE grantee = %s AND privilege_type = 'SELECT'",
+                    (READER_ROLE,),
+                ).fetchall()
+            }
+            published = {
+                r[0] for r in conn.execute("SELECT table_name FROM tap_schema.tables").fetchall()
+            }
+        return exists, grants, published
+
+    dbadmin.upgrade(fresh_dsn, "0005")
+    exists, grants, published = state()
+    assert exists == [False, False] and "fingerprint" in grants
+    dbadmin.upgrade(fresh_dsn, "0006")
+    exists, grants, published = state()
+    assert exists == [True, True]
+    assert {"preview", "object_cutout", "fingerprint"} <= grants
+    assert not {"caomai.preview", "caomai.object_cutout"} & published
+    with psycopg.connect(fresh_dsn) as conn:
+        fks = {
+            r[0]
+            for r in conn.execute(
+                "SELECT conname FROM pg_constraint WHERE contype = 'f'"
+                " AND confrelid = 'caom2.plane'::regclass"
+                " AND conrelid IN ('caomai.preview'::regclass, 'caomai.object_cutout'::regclass)"
+            ).fetchall()
+        }
+        assert fks == {"fk_preview_planeid_plane", "fk_object_cutout_planeid_plane"}
+    with _reader(fresh_dsn) as conn:
+        for name in names:
+            conn.execute(f"SELECT * FROM {name} LIMIT 1")
+        with pytest.raises(psycopg.Error):
+            conn.execute("DELETE FROM caomai.preview")
+    dbadmin.downgrade(fresh_dsn, "0005")
+    assert state()[0] == [False, False]
+    dbadmin.upgrade(fresh_dsn, "head")
+    assert state()[0] == [True, True]

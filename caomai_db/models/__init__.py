@@ -27,6 +27,8 @@ from .caomai import (
     meta,
     model,
     object_annotation,
+    object_cutout,
+    preview,
 )
 from .columns import (
     NAMING,
@@ -76,10 +78,12 @@ __all__ = [
     "meta",
     "model",
     "object_annotation",
+    "object_cutout",
     "obscore",
     "observation",
     "plane",
     "plane_access_columns",
+    "preview",
     "table",
     "tap_columns",
     "tap_key_columns",

@@ -455,6 +455,69 @@ load_queue = table(
 )
 sa.Index("ix_load_queue_run_status", load_queue.c.run_id, load_queue.c.status)
 
+# Previews (migration 0006): what a page shows of the pixels, written by the loader. Never
+# published through TAP (the rows are pictures, not data to query); the reader role may SELECT
+# them because the web API reads them through its connection, always joined to caom2.Plane for
+# the access rule (caomai_db/previews.py). The foreign keys to caom2.Plane exist only where
+# caomai created caom2 (an archive's own tables are never touched, not even by a constraint).
+preview = table(
+    caomai_metadata,
+    "caomai.preview",
+    "one small PNG of each loaded plane (binned mosaic of its images, zscale + asinh stretch)",
+    sa.Column(
+        "planeid",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("caom2.plane.planeid", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("png", sa.LargeBinary, nullable=False),
+    sa.Column("width", sa.SmallInteger, nullable=False),
+    sa.Column("height", sa.SmallInteger, nullable=False),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
+    ),
+    published=False,
+    reader=True,
+)
+
+object_cutout = table(
+    caomai_metadata,
+    "caomai.object_cutout",
+    "per plane and Map-1 node present in it: the cutout PNG of its object nearest the node",
+    sa.Column(
+        "model_id",
+        sa.Integer,
+        sa.ForeignKey("caomai.model.model_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column(
+        "planeid",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("caom2.plane.planeid", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column(
+        "map1_node",
+        sa.SmallInteger,
+        sa.CheckConstraint(f"map1_node >= 0 AND map1_node < {N_NODES}", name="map1_node"),
+        primary_key=True,
+    ),
+    sa.Column("object_id", sa.Integer, nullable=False),
+    sa.Column("map1_distance", sa.REAL, nullable=False),
+    sa.Column("png", sa.LargeBinary, nullable=False),
+    published=False,
+    reader=True,
+)
+# a node's sample members, nearest first, across planes
+sa.Index(
+    "ix_object_cutout_node",
+    object_cutout.c.model_id,
+    object_cutout.c.map1_node,
+    object_cutout.c.map1_distance,
+)
+# a plane's cutouts, for its reload and the cascade from caom2.Plane
+sa.Index("ix_object_cutout_planeid", object_cutout.c.planeid)
+
 CAOMAI_TABLES = [
     meta,
     model,
@@ -463,4 +526,6 @@ CAOMAI_TABLES = [
     object_annotation,
     load_run,
     load_queue,
+    preview,
+    object_cutout,
 ]

@@ -76,13 +76,21 @@ def table(
     published: bool = True,
     utype: str | None = None,
     table_type: str = "table",
+    reader: bool = False,
     **kwargs: Any,
 ) -> sa.Table:
+    """A table whose TAP metadata travels with it.
+
+    ``reader``: an unpublished table the read-only role may still SELECT (the web API reads
+    previews through that role's connection); TAP queries cannot name it, since the ADQL layer
+    knows only what TAP_SCHEMA publishes.
+    """
     schema, name = tap_name.split(".")
     info = {
         "tap_name": tap_name,
         "description": description,
         "published": published,
+        "reader": reader,
         "utype": utype,
         "table_type": table_type,
     }
