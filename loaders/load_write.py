@@ -1,5 +1,6 @@
-"""Writing one loaded plane: its objects COPYed into caomai.object_annotation and its
-fingerprint upserted, in ONE transaction, only while this worker still owns the plane."""
+"""Writing one loaded plane: its objects COPYed into caomai.object_annotation, its fingerprint
+upserted and its previews replaced (caomai.preview, caomai.object_cutout), in ONE transaction,
+only while this worker still owns the plane."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import psycopg
 from caomai_db.errors import LostPlane
 
 from . import moments
+from . import previews as previews_mod
 from .load_pipeline import PlaneResult
 from .load_queue import PlaneJob
 
@@ -48,8 +50,14 @@ def write_plane(
     model_id: int,
     map2_model_id: int | None,
     result: PlaneResult,
+    previews: bool = True,
 ) -> None:
-    """One transaction: annotations (COPY), fingerprint, queue row -> done."""
+    """One transaction: annotations (COPY), fingerprint, previews, queue row -> done.
+
+    The plane's node cutouts of this model are always replaced (their object_ids name the rows
+    of the annotations replaced here); with ``previews`` False none are written, and the
+    plane's preview (of the pixels, whatever the model) is left as it was.
+    """
     fo = result.objects
     cols = fo.columns
     with conn.transaction():
@@ -132,6 +140,36 @@ def write_plane(
                 result.map2_distance,
             ),
         )
+        _write_previews(conn, job, model_id, result, previews)
+
+
+def _write_previews(
+    conn: psycopg.Connection, job: PlaneJob, model_id: int, result: PlaneResult, previews: bool
+) -> None:
+    conn.execute(
+        "DELETE FROM caomai.object_cutout WHERE planeid = %s AND model_id = %s",
+        (job.planeid, model_id),
+    )
+    if not previews:
+        return
+    png = result.objects.preview
+    conn.execute("DELETE FROM caomai.preview WHERE planeid = %s", (job.planeid,))
+    if png is not None:
+        width, height = previews_mod.png_size(png)
+        conn.execute(
+            "INSERT INTO caomai.preview (planeid, png, width, height) VALUES (%s, %s, %s, %s)",
+            (job.planeid, png, width, height),
+        )
+    if result.cutouts:
+        with (
+            conn.cursor() as cur,
+            cur.copy(
+                "COPY caomai.object_cutout (model_id, planeid, map1_node, object_id,"
+                " map1_distance, png) FROM STDIN"
+            ) as copy,
+        ):
+            for node, object_id, distance, cutout in result.cutouts:
+                copy.write_row((model_id, job.planeid, node, object_id, distance, cutout))
 
 
 def _finite(value: Any) -> float | None:

@@ -24,7 +24,7 @@ import numpy as np
 
 from caomai_db.errors import NoObjectsError
 
-from . import cutouts, moments
+from . import cutouts, moments, previews
 from .detect import DetectionError, DetectParams, detect
 from .images import ImageError, read_images
 
@@ -49,6 +49,9 @@ class FileObjects:
     """(n_sampled, 32, 32) float32, normalised (cutouts.py)."""
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    preview: bytes | None = None
+    """PNG of the whole file (``previews.Mosaic``), made here while the pixels are in memory;
+    None when not asked for or when it could not be made (a note says why)."""
 
     @property
     def n_sampled(self) -> int:
@@ -62,10 +65,13 @@ def file_objects(
     seed: int = 0,
     params: DetectParams | None = None,
     background: str = cutouts.DEFAULT_BACKGROUND,
+    preview: bool = True,
 ) -> FileObjects:
-    """Detect, sample and cut out. Raises ImageError / NoObjectsError with a clear message."""
+    """Detect, sample and cut out, and make the file's preview when ``preview``. Raises
+    ImageError / NoObjectsError with a clear message; a preview that fails is only a note."""
     params = params or DetectParams()
-    t_read = t_detect = t_cut = 0.0
+    t_read = t_detect = t_cut = t_preview = 0.0
+    mosaic = previews.Mosaic() if preview else None
     n_detected = n_images = pixels = 0
     notes: list[str] = []
     keep_keys = np.zeros(0)
@@ -88,6 +94,16 @@ def file_objects(
         n_images += 1
         pixels += int(np.count_nonzero(np.isfinite(image.data)))
         name = image.extname or f"HDU {image.index}"
+        if mosaic is not None:
+            # before detection, which may not leave the pixels as read
+            try:
+                mosaic.add(image)
+            except Exception as exc:  # a preview is never worth failing the plane
+                notes.append(f"{name}: no preview ({exc})")
+                mosaic = None
+            t_mid = time.perf_counter()
+            t_preview += t_mid - t1
+            t1 = t_mid
         try:
             det = detect(image, params)
         except DetectionError as exc:
@@ -154,7 +170,15 @@ def file_objects(
     snr = keep_snr[order]
     columns = {c: keep_cols[c][order] for c in CATALOGUE} | moments.measure(snr)
     boxes = cutouts.normalise(snr)
-    t_cut += time.perf_counter() - t2
+    t3 = time.perf_counter()
+    t_cut += t3 - t2
+    png = None
+    if mosaic is not None:
+        try:
+            png = mosaic.png()
+        except Exception as exc:
+            notes.append(f"no preview ({exc})")
+        t_preview += time.perf_counter() - t3
     return FileObjects(
         n_detected=n_detected,
         n_images=n_images,
@@ -163,5 +187,6 @@ def file_objects(
         extnames=[keep_ext[i] for i in order],
         cutouts=np.ascontiguousarray(boxes),
         notes=notes,
-        timings={"read": t_read, "detect": t_detect, "cutout": t_cut},
+        timings={"read": t_read, "detect": t_detect, "cutout": t_cut, "preview": t_preview},
+        preview=png,
     )
