@@ -7,8 +7,8 @@ a few ten thousand pixels whatever the exposure's size, and a 36-CCD mosaic neve
 memory at full resolution. The binned images are placed by their DETSEC (the detector mosaic
 section, 1-based ``[x1:x2,y1:y2]``) when every image has a usable one, else tiled in file
 order on a near-square grid; the mosaic is binned again to at most ``MAX_SIDE`` pixels and
-stretched with astropy.visualization (zscale interval, asinh stretch), NaN (gaps, dead pixels)
-shown as black.
+stretched with astropy.visualization (zscale lower limit, asinh stretch; ``stretch``), NaN
+(gaps, dead pixels) shown as black.
 """
 
 from __future__ import annotations
@@ -118,15 +118,22 @@ class Mosaic:
 
 
 def stretch(data: np.ndarray) -> np.ndarray:
-    """Values in [0, 1]: zscale limits of the finite pixels, then asinh; NaN -> 0."""
+    """Values in [0, 1]: from zscale's lower limit (just below the sky) to the larger of its
+    upper limit and the 99.8th percentile, then asinh; NaN -> 0 (black).
+
+    zscale's upper limit alone suits a full-resolution image; on a mosaic binned 20x the noise
+    is 20x smaller and zscale spreads it over the whole grey range, hiding the objects, so the
+    top comes from the brightest pixels instead.
+    """
     finite = data[np.isfinite(data)]
     if finite.size == 0:
         return np.zeros(data.shape, np.float32)
     lo, hi = ZScaleInterval().get_limits(finite)
+    hi = max(float(hi), float(np.percentile(finite, 99.8)))
     if not hi > lo:
         lo, hi = float(finite.min()), float(finite.max())
     scaled = np.clip((np.nan_to_num(data, nan=lo) - lo) / ((hi - lo) or 1.0), 0.0, 1.0)
-    return AsinhStretch(a=0.1)(scaled, clip=True).astype(np.float32)
+    return AsinhStretch(a=0.05)(scaled, clip=True).astype(np.float32)
 
 
 def grey_png(grey: np.ndarray) -> bytes:
