@@ -1,13 +1,14 @@
 # The two commands of the README, and what they need. Everything is installed by these rules:
 # the virtual environment (.venv), the Python packages (pyproject.toml; torch pinned to the
 # CPU build, extra `cpu`), and Debian's packages the tests use (stilts: taplint and tapquery;
-# python3-gavo: DaCHS's ADQL translator, run under /usr/bin/python3 by tests/test_dachs.py).
+# python3-gavo: DaCHS's ADQL translator, run under /usr/bin/python3 by tests/test_dachs.py;
+# chromium + chromium-driver: the browser tests of the web page, tests/test_web_browser.py).
 
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-DEBIAN_PACKAGES := stilts python3-gavo
+DEBIAN_PACKAGES := stilts python3-gavo chromium chromium-driver
 
 .PHONY: demo test lint system-deps clean
 

@@ -89,3 +89,11 @@ class ModelError(CaomaiError, RuntimeError):
 
 class LostPlane(CaomaiError):
     """The plane is no longer ours (another loader reclaimed it); its rows were not written."""
+
+
+# -- the web API ------------------------------------------------------------------------------
+
+
+class UploadError(CaomaiError):
+    """An uploaded image that cannot be fingerprinted (empty, not an image, truncated, too
+    large, nothing detected); the message says why (a 4xx answer)."""

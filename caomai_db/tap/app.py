@@ -13,9 +13,16 @@ import logging
 import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib.metadata import entry_points
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
@@ -33,6 +40,10 @@ log = logging.getLogger(__name__)
 XML = "text/xml; charset=utf-8"
 #: how often a running sync query checks that its client is still there, seconds
 DISCONNECT_POLL_S = 0.5
+#: packages that add pages to the app (the web maps): each entry is ``mount(app, settings)``;
+#: they find the running service and the admission lanes on ``app.state`` (``tap_service()``,
+#: ``lanes``). The TAP layer never imports them.
+WEB_GROUP = "caomai.web"
 
 
 async def _form(request: Request, max_bytes: int) -> FormData:
@@ -156,6 +167,9 @@ def create_app(settings: Settings, *, base_url: str | None = None, workers: int 
     def service() -> TapService:
         return state["service"]  # type: ignore[return-value]
 
+    app.state.lanes = lanes
+    app.state.tap_service = service
+
     def jobs() -> uws.JobStore:
         return state["jobs"]  # type: ignore[return-value]
 
@@ -172,7 +186,10 @@ def create_app(settings: Settings, *, base_url: str | None = None, workers: int 
 
     @app.exception_handler(HTTPException)
     async def _http_error(request: Request, exc: HTTPException) -> Response:
-        """Starlette's own errors (no such path, method not allowed) as VOTable, not JSON."""
+        """Starlette's own errors (no such path, method not allowed): VOTable for TAP clients,
+        JSON ``{"error": ...}`` under the web API."""
+        if request.url.path.startswith(("/api/", "/preview/")):
+            return JSONResponse({"error": str(exc.detail)}, exc.status_code, headers=exc.headers)
         out = error_output(str(exc.detail), exc.status_code)
         return Response(out.body, out.status, headers=exc.headers, media_type=out.content_type)
 
@@ -444,4 +461,6 @@ def create_app(settings: Settings, *, base_url: str | None = None, workers: int 
         body, mime = await run_in_threadpool(jobs().result, job_id, requester(request))
         return Response(body, media_type=mime)
 
+    for entry in sorted(entry_points(group=WEB_GROUP), key=lambda e: e.name):
+        entry.load()(app, settings)
     return app

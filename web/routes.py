@@ -1,0 +1,213 @@
+"""The page (``/``), its static files, the JSON API (``/api/...``) and the previews
+(``/preview/...``), mounted on the TAP app by ``caomai serve`` (entry point ``caomai.web``).
+
+Database reads run on the TAP service's cheap lane and read-only connections; fingerprinting an
+upload runs on the query lane (it is CPU work as heavy as a query). A preview of a plane that is
+not public answers exactly as one that does not exist."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.datastructures import UploadFile
+
+from caomai_db import previews
+from caomai_db.config import Settings
+from caomai_db.errors import UploadError
+
+from . import mapdata
+
+HERE = Path(__file__).parent
+PNG = "image/png"
+#: the similar images an upload lists
+SIMILAR_TOP = 10
+MAX_SIMILAR = 100
+#: the largest upload accepted, bytes (TODO: CAOMAI_MAX_UPLOAD_BYTES in caomai_db.config)
+MAX_UPLOAD_BYTES = 64 * 2**20
+_templates = Environment(
+    loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"])
+)
+
+
+def _error(message: str, status: int) -> JSONResponse:
+    return JSONResponse({"error": message}, status)
+
+
+def _not_found() -> Response:
+    """The one answer for a preview that does not exist or is not public."""
+    return _error("no such preview", 404)
+
+
+def similar_adql(fp: list[float], top: int = SIMILAR_TOP) -> str:
+    """The query that lists the archive images most similar to an explicit fingerprint."""
+    ref = "[" + ",".join(f"{v:.6g}" for v in fp) + "]"
+    return (
+        f"SELECT TOP {top} f.publisherID, f.planeID, fp_similar(f.fp, '{ref}') AS sim\n"
+        "FROM caomai.fingerprint AS f\nORDER BY sim DESC"
+    )
+
+
+def mount(app: FastAPI, settings: Settings) -> None:
+    """Add the page, the API and the previews to the TAP app."""
+    models: list = []  # the active maps, loaded on the first upload (torch is imported then)
+    max_upload = MAX_UPLOAD_BYTES
+
+    def lanes():  # noqa: ANN202
+        return app.state.lanes
+
+    def service():  # noqa: ANN202
+        return app.state.tap_service()
+
+    async def read(func, *args: Any) -> Any:  # noqa: ANN001
+        """``func(conn, *args)`` on a cheap read-only connection, on the cheap lane."""
+
+        def run() -> Any:
+            with service().cheap_pool.connection(timeout=settings.queue_wait_s) as conn:
+                try:
+                    return func(conn, *args)
+                finally:
+                    conn.rollback()
+
+        return await lanes().run(lanes().cheap, run)
+
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    @app.get("/", response_class=HTMLResponse)
+    async def page(request: Request) -> HTMLResponse:
+        return HTMLResponse(
+            _templates.get_template("index.html").render(
+                max_upload_mb=round(max_upload / 2**20, 1), similar_top=SIMILAR_TOP
+            )
+        )
+
+    @app.get("/api/status")
+    async def status() -> JSONResponse:
+        return JSONResponse(await read(mapdata.progress))
+
+    async def model_of(kind: str) -> dict[str, Any] | None:
+        if kind not in mapdata.KINDS:
+            return None
+        return await read(mapdata.active_model, kind)
+
+    @app.get("/api/maps/{kind}")
+    async def map_nodes(kind: str) -> Response:
+        model = await model_of(kind)
+        if model is None:
+            return _error(f"no active {kind} (maps are map1 and map2)", 404)
+        nodes = await read(mapdata.nodes, model["id"])
+        for n in nodes:
+            n["prototype"] = (
+                f"/api/maps/{kind}/{n['node']}/prototype.png" if n.pop("has_prototype") else None
+            )
+        return JSONResponse({"map": kind, "model": model, "nodes": nodes})
+
+    @app.get("/api/maps/{kind}/{node_id}")
+    async def map_node(kind: str, node_id: int) -> Response:
+        model = await model_of(kind)
+        if model is None:
+            return _error(f"no active {kind} (maps are map1 and map2)", 404)
+        found = await read(mapdata.node, model["id"], node_id)
+        if found is None:
+            return _error(
+                f"{kind} has no node {node_id} (0..{model['rows'] * model['cols'] - 1})", 404
+            )
+        found["prototype"] = (
+            f"/api/maps/{kind}/{node_id}/prototype.png" if found.pop("has_prototype") else None
+        )
+        found["samples"] = []
+        for s in await read(mapdata.samples, model["id"], node_id):
+            if kind == "map1":
+                s["url"] = f"/preview/object/{model['id']}/{s['planeid']}/{node_id}.png"
+            else:
+                s["url"] = f"/preview/plane/{s['planeid']}.png" if s.get("has_preview") else None
+            found["samples"].append(s)
+        if kind == "map2":
+            found["shares"] = await read(mapdata.image_shares, model["id"], node_id)
+        return JSONResponse(found)
+
+    @app.get("/api/maps/{kind}/{node_id}/prototype.png")
+    async def prototype(kind: str, node_id: int) -> Response:
+        model = await model_of(kind)
+        if model is None:
+            return _not_found()
+        png = await read(mapdata.prototype_png, model["id"], node_id)
+        return Response(png, media_type=PNG) if png else _not_found()
+
+    @app.get("/preview/plane/{ref:path}")
+    async def plane_preview(ref: str) -> Response:
+        ref = ref.removesuffix(".png")
+        png = await read(previews.plane_png, ref)
+        return Response(png, media_type=PNG) if png else _not_found()
+
+    @app.get("/preview/object/{model_id}/{planeid}/{node_id}.png")
+    async def object_preview(model_id: int, planeid: str, node_id: int) -> Response:
+        png = await read(previews.object_png, model_id, planeid, node_id)
+        return Response(png, media_type=PNG) if png else _not_found()
+
+    @app.post("/api/fingerprint")
+    async def fingerprint(request: Request) -> Response:
+        """multipart field ``file``; optional query parameter ``top`` (similar images, 1..100)."""
+        raw_top = request.query_params.get("top", str(SIMILAR_TOP))
+        if not raw_top.isdigit() or not 1 <= int(raw_top) <= MAX_SIMILAR:
+            return _error(f"top must be an integer from 1 to {MAX_SIMILAR}", 400)
+        top = int(raw_top)
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > max_upload + 64 * 1024:
+            return _error(f"the upload is larger than {max_upload} bytes", 413)
+        try:
+            form = await request.form(max_files=1, max_fields=4)
+        except Exception as exc:  # noqa: BLE001 - any unreadable body is the client's
+            return _error(f"not a multipart form with a field 'file' ({exc})", 400)
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            return _error("send the image as the multipart field 'file'", 400)
+        data = await upload.read(max_upload + 1)
+        await form.close()
+        if len(data) > max_upload:
+            return _error(f"the upload is larger than {max_upload} bytes", 413)
+
+        def work() -> dict[str, Any]:
+            from .upload import ActiveModels, fingerprint_upload
+
+            if not models:
+                models.append(ActiveModels(settings))
+            with service().pool.connection(timeout=settings.queue_wait_s) as conn:
+                got = fingerprint_upload(data, models[0], conn)
+                conn.rollback()
+            adql = similar_adql(got.fp, top)
+            prepared = service().prepare(
+                {"LANG": "ADQL", "QUERY": adql, "RESPONSEFORMAT": "csv"}, classify=False
+            )
+            out = (
+                prepared
+                if not hasattr(prepared, "translated")
+                else service().execute(prepared, timeout_s=settings.query_timeout_s)
+            )
+            if out.status != 200:
+                raise UploadError(f"the similarity query failed: {out.error}", 503)
+            rows = list(csv.DictReader(io.StringIO(out.body.decode())))
+            return {
+                "fp": [float(f"{v:.6g}") for v in got.fp],
+                "map2_node": got.map2_node,
+                "n_objects": got.n_detected,
+                "n_sampled": got.n_sampled,
+                "objects": got.objects,
+                "similar": [
+                    {"publisherID": r["publisherID"], "sim": float(r["sim"])} for r in rows
+                ],
+                "adql": adql,
+                "models": {"map1": got.map1_model, "map2": got.map2_model},
+            }
+
+        try:
+            answer = await lanes().run(lanes().heavy, work)
+        except UploadError as exc:
+            return _error(str(exc), exc.status)
+        return JSONResponse(answer)
