@@ -179,7 +179,9 @@ def run_demo(settings: Settings, options: DemoOptions | None = None) -> int:
 
 
 def _show_query(settings: Settings, dsn: str) -> None:
-    """The README's kind of query: images like a badly tracked one, in one band, not yet used."""
+    """The README's kind of query (the example ``similar-in-band`` of caomai_db/tap/examples.py):
+    images like the first public one, in its band."""
+    from caomai_db.tap import examples
     from caomai_db.tap.service import TapService
 
     with database.connect(dsn) as conn:
@@ -193,14 +195,8 @@ def _show_query(settings: Settings, dsn: str) -> None:
     if ref is None:
         print("   no public fingerprinted image to query with")
         return
-    adql = (
-        "SELECT TOP 5 p.publisherID, p.energy_bandpassName,"
-        f" fp_similar(f.fp, '{ref[0]}') AS sim"
-        " FROM caom2.Plane AS p JOIN caomai.fingerprint AS f ON f.planeID = p.planeID"
-        f" WHERE p.energy_bandpassName = '{ref[1]}'"
-        " ORDER BY sim DESC"
-    )
-    print("   " + adql)
+    adql = examples.by_key("similar-in-band").query(ref[0], band=ref[1])
+    print("   " + adql.replace("\n", "\n   "))
     service = TapService(settings, pool_size=1)
     try:
         result = service.run_query(
