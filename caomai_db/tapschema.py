@@ -21,6 +21,7 @@ from pgvector.sqlalchemy import Vector
 from psycopg import sql
 from sqlalchemy.dialects import postgresql as pg
 
+from . import datatypes
 from . import models as m
 from .config import READER_ROLE
 
@@ -92,36 +93,37 @@ def legacy_size(arraysize: str | None) -> int | None:
 
 
 def datatype(c: sa.Column) -> tuple[str, str | None, str | None]:
-    """(VOTable/TAP datatype, arraysize, default xtype) of a column."""
+    """(VOTable/TAP datatype, arraysize, default xtype) of a column: its PostgreSQL type,
+    looked up in the one type map (:mod:`caomai_db.datatypes`)."""
     t = c.type
-    if isinstance(t, pg.UUID):
-        return "char", "36", "uuid"
     if isinstance(t, Vector):
-        return "float", str(t.dim), None
+        return datatypes.votable("real")[0], str(t.dim), None
     if isinstance(t, pg.ARRAY):
         item, _, _ = datatype(sa.Column("item", t.item_type))
         return item, "*", None
-    if isinstance(t, sa.DateTime):
-        return "char", "*", "timestamp"
-    if isinstance(t, sa.Boolean):
-        return "boolean", None, None
-    if isinstance(t, sa.SmallInteger):
-        return "short", None, None
-    if isinstance(t, sa.BigInteger):
-        return "long", None, None
-    if isinstance(t, sa.Integer):
-        return "int", None, None
-    if isinstance(t, sa.REAL):
-        return "float", None, None
-    if isinstance(t, sa.Float):
-        return "double", None, None
-    if isinstance(t, sa.LargeBinary):
-        return "unsignedByte", "*", None
-    if isinstance(t, pg.JSONB):
-        return "char", "*", None
-    if isinstance(t, sa.String):
-        return "char", f"{t.length}*" if t.length else "*", None
+    if isinstance(t, sa.String) and t.length:
+        return datatypes.votable("character varying")[0], f"{t.length}*", None
+    for kind, sql_name in _SQL_NAMES:
+        if isinstance(t, kind):
+            return datatypes.votable(sql_name)
     raise TypeError(f"no TAP datatype for column {c} of type {t!r}")
+
+
+#: SQLAlchemy column types -> PostgreSQL type names, most specific first (BigInteger is an
+#: Integer, REAL a Float)
+_SQL_NAMES: tuple[tuple[type, str], ...] = (
+    (pg.UUID, "uuid"),
+    (sa.DateTime, "timestamp"),
+    (sa.Boolean, "boolean"),
+    (sa.SmallInteger, "smallint"),
+    (sa.BigInteger, "bigint"),
+    (sa.Integer, "integer"),
+    (sa.REAL, "real"),
+    (sa.Float, "double precision"),
+    (sa.LargeBinary, "bytea"),
+    (pg.JSONB, "jsonb"),
+    (sa.String, "character varying"),
+)
 
 
 def build_rows(tables: Iterable[sa.Table], existing: dict[str, set[str]] | None = None) -> Rows:

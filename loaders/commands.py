@@ -4,12 +4,17 @@ evaluate, model, synthetic.
 ``register(subparsers)`` is the ``caomai.commands`` entry point (pyproject.toml) that
 ``caomai_db.cli.build_parser`` calls, so the database package never imports the loaders; heavy
 imports (torch, sep) happen inside the handlers so `caomai --help` stays fast.
+
+This is the only loader module that prints: the library functions return their results and
+report progress through a ``say`` callable (default: the log), which the handlers set to
+print on stderr; the demo gets one for stdout too.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from caomai_db.config import Settings
@@ -50,6 +55,83 @@ def _add_device(p: argparse.ArgumentParser, threads_help: str) -> None:
 # -- handlers ---------------------------------------------------------------------------------
 
 
+def _stdout(message: str) -> None:
+    """The demo's steps and results, shown as they happen."""
+    print(message, flush=True)
+
+
+def _stderr(message: str) -> None:
+    """What the library functions report while they work (their ``say``): on stderr, beside
+    the progress bars, so that stdout keeps only the result."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = text.lower().split("x")
+        return int(w), int(h)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, got {text!r}") from exc
+
+
+def _fraction(text: str) -> float:
+    v = float(text)
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError("a fraction between 0 and 1")
+    return v
+
+
+def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
+    exp_csv = simulate.simulate_archive(
+        Path(args.out),
+        args.exposures,
+        seed=args.seed,
+        ccds=args.ccds,
+        ccd_size=args.ccd_size,
+        classes=args.classes,
+        workers=args.workers,
+        progress=not args.quiet,
+        say=_stderr,
+    )
+    print(f"wrote {exp_csv.parent.parent}: images/, truth/exposures.csv, truth/objects.csv")
+    if not args.register:
+        return 0
+    from caomai_db import database
+
+    from .register import register_paths
+
+    report = register_paths(
+        database.resolve_dsn(settings),
+        [Path(args.out) / "images"],
+        collection=args.collection,
+        proprietary_fraction=args.proprietary_fraction,
+        progress=not args.quiet,
+    )
+    print(report.summary())
+    return 0 if report.ok else 1
+
+
+def cmd_register(args: argparse.Namespace, settings: Settings) -> int:
+    from caomai_db import database
+
+    from .register import register_paths
+
+    report = register_paths(
+        database.resolve_dsn(settings),
+        [Path(p) for p in args.paths],
+        collection=args.collection,
+        authority=args.authority,
+        proprietary_fraction=args.proprietary_fraction,
+        release_after_days=args.release_after,
+        calibration_level=args.calibration_level,
+        progress=not args.quiet,
+    )
+    print(report.summary(), file=sys.stdout if report.ok else sys.stderr)
+    if not report.results:
+        return 2
+    return 0 if report.ok else 1
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from .demo import DemoOptions, run_demo
 
@@ -64,6 +146,8 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
             workers=args.workers,
             progress=not args.no_progress,
         ),
+        say=_stdout,
+        note=_stderr,
     )
 
 
@@ -109,6 +193,7 @@ def cmd_train_map1(args: argparse.Namespace, settings: Settings) -> int:
         detect=DetectParams(thresh=args.thresh, minarea=args.minarea, bw=args.bw, bh=args.bw),
         progress=not args.no_progress,
         description=args.description,
+        say=_stderr,
     )
     print(row.name)
     return 0
@@ -129,6 +214,7 @@ def cmd_train_map2(args: argparse.Namespace, settings: Settings) -> int:
         activate=not args.no_activate,
         thumbnails=not args.no_thumbnails,
         description=args.description,
+        say=_stderr,
     )
     print(row.name)
     return 0
@@ -156,6 +242,7 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
             limit=args.limit,
             previews=not args.no_previews,
         ),
+        say=_stderr,
     )
     if args.enqueue_only:
         print(summary.run_id)
@@ -242,6 +329,92 @@ def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
 # -- parser -----------------------------------------------------------------------------------
 
 
+def _add_simulate(subparsers: argparse._SubParsersAction) -> None:
+    """`caomai simulate`."""
+    from .simulate import DEFAULT_CCD_SIZE, DEFAULT_CCDS, SIM_COLLECTION, SIM_PROPRIETARY_FRACTION
+
+    p = subparsers.add_parser(
+        "simulate",
+        help="render a MegaCam-like archive with ground truth (GalSim)",
+        description="Render exposures of a simulated MegaCam-like archive into multi-extension "
+        "FITS files (DIR/images) with their ground truth (DIR/truth).",
+    )
+    p.add_argument("--out", required=True, help="directory to write (created)")
+    p.add_argument("--exposures", type=int, required=True, help="number of exposures")
+    p.add_argument("--seed", type=int, default=0, help="random seed, 0-9999 (default 0)")
+    p.add_argument("--ccds", type=int, default=DEFAULT_CCDS, help="CCDs per exposure")
+    p.add_argument(
+        "--ccd-size",
+        type=_size,
+        default=DEFAULT_CCD_SIZE,
+        metavar="WxH",
+        help="CCD size in pixels (default 1024x1024; MegaCam: --ccds 36 --ccd-size 2048x4612)",
+    )
+    p.add_argument(
+        "--classes",
+        nargs="+",
+        metavar="CLASS[=WEIGHT]",
+        help="quality classes to draw from, optionally weighted "
+        "(good bad_tracking really_bad_tracking bad_seeing bad_focus background crowded "
+        "low_exposure; default: all, 'good' the largest share)",
+    )
+    p.add_argument("--workers", type=int, help="processes (default: all available cores)")
+    p.add_argument("--register", action="store_true", help="register the files as CAOM2 rows")
+    p.add_argument(
+        "--collection", default=SIM_COLLECTION, help=f"collection (default {SIM_COLLECTION})"
+    )
+    p.add_argument(
+        "--proprietary-fraction",
+        type=_fraction,
+        default=SIM_PROPRIETARY_FRACTION,
+        help=f"share of planes registered proprietary (default {SIM_PROPRIETARY_FRACTION})",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=cmd_simulate)
+
+
+def _add_register(subparsers: argparse._SubParsersAction) -> None:
+    """`caomai register`."""
+    from .register_keywords import DEFAULT_AUTHORITY, DEFAULT_RELEASE_AFTER_DAYS
+
+    p = subparsers.add_parser(
+        "register",
+        help="write CAOM2 Observation/Plane/Artifact rows for FITS (or JPEG/PNG) files",
+        description="Register an archive's files as caom2 rows (idempotent: registering again "
+        "updates the same rows). Exit status 1 when some files failed, 2 when none was found.",
+    )
+    p.add_argument("paths", nargs="+", metavar="DIR|FILE", help="files, or directories to search")
+    p.add_argument(
+        "--collection", help="collection name (default: from TELESCOP, e.g. 'CFHT 3.6m' -> CFHT)"
+    )
+    p.add_argument(
+        "--authority",
+        default=DEFAULT_AUTHORITY,
+        help=f"authority of the publisherIDs (default {DEFAULT_AUTHORITY})",
+    )
+    p.add_argument(
+        "--proprietary-fraction",
+        type=float,
+        default=0.0,
+        help="share of observations made proprietary (chosen by a hash of their URI; default 0)",
+    )
+    p.add_argument(
+        "--release-after",
+        type=int,
+        default=DEFAULT_RELEASE_AFTER_DAYS,
+        metavar="DAYS",
+        help=f"proprietary planes become public DAYS after today (default {DEFAULT_RELEASE_AFTER_DAYS})",
+    )
+    p.add_argument(
+        "--calibration-level",
+        type=int,
+        choices=range(0, 5),
+        help="Plane.calibrationLevel (default: 2 for files with a celestial WCS, else 1)",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=cmd_register)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the loader commands to `caomai`'s subcommands (the ``caomai.commands`` entry point)."""
     p = sub.add_parser(
@@ -258,7 +431,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(handler=cmd_demo)
 
-    simulate.register(sub)  # caomai simulate, caomai register
+    _add_simulate(sub)
+    _add_register(sub)
 
     train = sub.add_parser("train", help="train Map 1 (objects) or Map 2 (images)")
     tsub = train.add_subparsers(dest="train_command", required=True, metavar="MAP")

@@ -11,18 +11,29 @@
 
 Every step is resumable: a second ``caomai demo`` reuses the rendered files, the registered
 rows, the trained models (by name) and the loaded planes, so an interrupted demo goes on
-where it stopped. The figures it prints are the ones the README quotes for the demo.
+where it stopped. The figures it reports are the ones the README quotes for the demo.
+
+The demo prints nothing itself: the CLI (``caomai_loaders.commands``) passes ``say``, which
+shows the steps and results (stdout), and ``note``, which shows what the loaders report while
+they work (stderr).
 """
 
 from __future__ import annotations
 
 import csv
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from caomai_db import database, dbadmin
 from caomai_db.config import Settings
+
+log = logging.getLogger(__name__)
+
+#: how the demo reports a line of text (the CLI passes a printer)
+Say = Callable[[str], None]
 
 MAP1_NAME = "demo-map1"
 MAP2_NAME = "demo-map2"
@@ -43,13 +54,13 @@ class DemoOptions:
     progress: bool = True
 
 
-def _step(title: str) -> float:
-    print(f"\n== {title}", flush=True)
+def _step(say: Say, title: str) -> float:
+    say(f"\n== {title}")
     return time.perf_counter()
 
 
-def _done(t0: float, what: str = "") -> None:
-    print(f"   {what}{' ' if what else ''}({time.perf_counter() - t0:.0f} s)", flush=True)
+def _done(say: Say, t0: float, what: str = "") -> None:
+    say(f"   {what}{' ' if what else ''}({time.perf_counter() - t0:.0f} s)")
 
 
 def _rendered(out: Path, exposures: int) -> bool:
@@ -69,7 +80,14 @@ def _model_exists(dsn: str, name: str) -> bool:
     return found is not None
 
 
-def run_demo(settings: Settings, options: DemoOptions | None = None) -> int:
+def run_demo(
+    settings: Settings,
+    options: DemoOptions | None = None,
+    say: Say | None = None,
+    note: Say | None = None,
+) -> int:
+    """Run the demo; 0 when every step worked. ``say`` gets the steps and results, ``note``
+    the loaders' own reports (both default to the log)."""
     from . import modelstore
     from .evaluate import evaluate
     from .load import LoadOptions, load
@@ -78,21 +96,22 @@ def run_demo(settings: Settings, options: DemoOptions | None = None) -> int:
     from .train import train_map1, train_map2
 
     opts = options or DemoOptions()
+    say = say or log.info
     started = time.perf_counter()
     dsn = database.resolve_dsn(settings)
-    print(f"database: {dsn}")
+    say(f"database: {dsn}")
     dbadmin.upgrade(dsn, "head")
     status = dbadmin.status(settings)
-    print(status.render())
+    say(status.render())
     if not status.at_head:
-        print("the schema is not at head")
+        say("the schema is not at head")
         return 1
 
     n = opts.exposures or int(DEMO["exposures"])
     out = opts.out or settings.home / "demo"
-    t0 = _step(f"simulated archive: {n} exposures -> {out}")
+    t0 = _step(say, f"simulated archive: {n} exposures -> {out}")
     if _rendered(out, n):
-        _done(t0, "already rendered")
+        _done(say, t0, "already rendered")
     else:
         simulate_archive(
             out,
@@ -102,9 +121,10 @@ def run_demo(settings: Settings, options: DemoOptions | None = None) -> int:
             ccd_size=DEMO["ccd_size"],
             workers=opts.workers,
             progress=opts.progress,
+            say=note,
         )
-        _done(t0, "rendered")
-    t0 = _step("register the files as CAOM2 rows")
+        _done(say, t0, "rendered")
+    t0 = _step(say, "register the files as CAOM2 rows")
     report = register_paths(
         dsn,
         [out / "images"],
@@ -112,8 +132,8 @@ def run_demo(settings: Settings, options: DemoOptions | None = None) -> int:
         proprietary_fraction=SIM_PROPRIETARY_FRACTION,
         progress=opts.progress,
     )
-    print("   " + report.summary())
-    _done(t0)
+    say("   " + report.summary())
+    _done(say, t0)
     if not report.ok:
         return 1
 
@@ -124,9 +144,9 @@ def run_demo(settings: Settings, options: DemoOptions | None = None) -> int:
     training = f"o.collection = '{SIM_COLLECTION}' AND o.observationID < '{split}'"
     everything = f"o.collection = '{SIM_COLLECTION}'"
 
-    t0 = _step(f"Map 1 ({MAP1_NAME}): encoder + 20x20 SOM on exposures before {split}")
+    t0 = _step(say, f"Map 1 ({MAP1_NAME}): encoder + 20x20 SOM on exposures before {split}")
     if _model_exists(dsn, MAP1_NAME):
-        _done(t0, "already trained")
+        _done(say, t0, "already trained")
     else:
         train_map1(
             settings,
@@ -138,39 +158,41 @@ def run_demo(settings: Settings, options: DemoOptions | None = None) -> int:
             name=MAP1_NAME,
             progress=opts.progress,
             description="caomai demo",
+            say=note,
         )
-        _done(t0, "trained")
+        _done(say, t0, "trained")
     with database.connect(dsn) as conn:
         modelstore.activate(conn, modelstore.get_model(conn, MAP1_NAME).model_id)
 
-    t0 = _step("load: detection, cutouts, Map-1 nodes, fingerprints of every exposure")
+    t0 = _step(say, "load: detection, cutouts, Map-1 nodes, fingerprints of every exposure")
     summary = load(
         settings,
         planes=everything,
         options=LoadOptions(
             max_objects=opts.max_objects, workers=opts.workers, progress=opts.progress
         ),
+        say=note,
     )
-    print("   " + summary.render().replace("\n", "\n   "))
-    _done(t0)
+    say("   " + summary.render().replace("\n", "\n   "))
+    _done(say, t0)
 
-    t0 = _step(f"Map 2 ({MAP2_NAME}): 20x20 SOM on the fingerprints of the training half")
+    t0 = _step(say, f"Map 2 ({MAP2_NAME}): 20x20 SOM on the fingerprints of the training half")
     if _model_exists(dsn, MAP2_NAME):
-        _done(t0, "already trained")
+        _done(say, t0, "already trained")
     else:
-        train_map2(settings, planes=training, name=MAP2_NAME, description="caomai demo")
-        _done(t0, "trained")
+        train_map2(settings, planes=training, name=MAP2_NAME, description="caomai demo", say=note)
+        _done(say, t0, "trained")
 
-    t0 = _step("evaluate against the simulator's truth (held-out half)")
+    t0 = _step(say, "evaluate against the simulator's truth (held-out half)")
     scores = evaluate(settings, truth=out / "truth" / "exposures.csv", map2=MAP2_NAME)
-    print(scores.render())
-    _done(t0)
+    say(scores.render())
+    _done(say, t0)
 
-    t0 = _step("an ADQL query through the TAP service (read-only role)")
-    _show_query(settings, dsn)
-    _done(t0)
+    t0 = _step(say, "an ADQL query through the TAP service (read-only role)")
+    _show_query(settings, dsn, say)
+    _done(say, t0)
 
-    print(
+    say(
         f"\ndemo done in {time.perf_counter() - started:.0f} s. The embedded database keeps "
         "running (`caomai db stop` stops it).\nServe it to TOPCAT, pyvo or stilts with "
         "`caomai serve` (http://127.0.0.1:8080/tap)."
@@ -178,8 +200,10 @@ def run_demo(settings: Settings, options: DemoOptions | None = None) -> int:
     return 0
 
 
-def _show_query(settings: Settings, dsn: str) -> None:
-    """The README's kind of query: images like a badly tracked one, in one band, not yet used."""
+def _show_query(settings: Settings, dsn: str, say: Say) -> None:
+    """The README's kind of query (the example ``similar-in-band`` of caomai_db/tap/examples.py):
+    images like the first public one, in its band."""
+    from caomai_db.tap import examples
     from caomai_db.tap.service import TapService
 
     with database.connect(dsn) as conn:
@@ -191,16 +215,10 @@ def _show_query(settings: Settings, dsn: str) -> None:
         ).fetchone()
         conn.rollback()
     if ref is None:
-        print("   no public fingerprinted image to query with")
+        say("   no public fingerprinted image to query with")
         return
-    adql = (
-        "SELECT TOP 5 p.publisherID, p.energy_bandpassName,"
-        f" fp_similar(f.fp, '{ref[0]}') AS sim"
-        " FROM caom2.Plane AS p JOIN caomai.fingerprint AS f ON f.planeID = p.planeID"
-        f" WHERE p.energy_bandpassName = '{ref[1]}'"
-        " ORDER BY sim DESC"
-    )
-    print("   " + adql)
+    adql = examples.by_key("similar-in-band").query(ref[0], band=ref[1])
+    say("   " + adql.replace("\n", "\n   "))
     service = TapService(settings, pool_size=1)
     try:
         result = service.run_query(
@@ -210,4 +228,4 @@ def _show_query(settings: Settings, dsn: str) -> None:
     finally:
         service.close()
     text = result.body.decode("utf-8", "replace") if result.error is None else result.error
-    print("   " + text.strip().replace("\n", "\n   "))
+    say("   " + text.strip().replace("\n", "\n   "))

@@ -33,6 +33,7 @@ import multiprocessing as mp
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -154,8 +155,10 @@ def load(
     retry_failed: bool = False,
     enqueue_only: bool = False,
     options: LoadOptions | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> LoadSummary:
-    """Create a run (or resume one) and work on its queue until it is empty."""
+    """Create a run (or resume one) and work on its queue until it is empty. The run it
+    created is reported through ``say`` (the CLI prints it; default: the log)."""
     options = options or LoadOptions()
     dsn = database.resolve_dsn(settings)
     with database.connect(dsn) as conn:
@@ -201,14 +204,13 @@ def load(
                 params=params,
                 reload=reload,
             )
-            print(
+            (say or log.info)(
                 f"run {run_id}: {queued} planes queued with map1 {model.name!r}"
                 + (
                     f", {skipped} already loaded with it (skipped; --reload redoes them)"
                     if skipped
                     else ""
-                ),
-                file=sys.stderr,
+                )
             )
     if enqueue_only:
         return LoadSummary(run_id=run_id, model=model.name, worker="")

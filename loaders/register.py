@@ -26,9 +26,7 @@ cannot be read is reported with the reason and the run goes on.
 
 from __future__ import annotations
 
-import argparse
 import logging
-import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -183,64 +181,3 @@ def register_paths(
         for w in r.warnings:
             log.info("%s: %s", r.path.name, w)
     return report
-
-
-# -- command line ----------------------------------------------------------------------------
-
-
-def cmd_register(args: argparse.Namespace, settings) -> int:  # noqa: ANN001 - Settings
-    from caomai_db import database
-
-    report = register_paths(
-        database.resolve_dsn(settings),
-        [Path(p) for p in args.paths],
-        collection=args.collection,
-        authority=args.authority,
-        proprietary_fraction=args.proprietary_fraction,
-        release_after_days=args.release_after,
-        calibration_level=args.calibration_level,
-        progress=not args.quiet,
-    )
-    print(report.summary(), file=sys.stdout if report.ok else sys.stderr)
-    if not report.results:
-        return 2
-    return 0 if report.ok else 1
-
-
-def add_command(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "register",
-        help="write CAOM2 Observation/Plane/Artifact rows for FITS (or JPEG/PNG) files",
-        description="Register an archive's files as caom2 rows (idempotent: registering again "
-        "updates the same rows). Exit status 1 when some files failed, 2 when none was found.",
-    )
-    p.add_argument("paths", nargs="+", metavar="DIR|FILE", help="files, or directories to search")
-    p.add_argument(
-        "--collection", help="collection name (default: from TELESCOP, e.g. 'CFHT 3.6m' -> CFHT)"
-    )
-    p.add_argument(
-        "--authority",
-        default=DEFAULT_AUTHORITY,
-        help=f"authority of the publisherIDs (default {DEFAULT_AUTHORITY})",
-    )
-    p.add_argument(
-        "--proprietary-fraction",
-        type=float,
-        default=0.0,
-        help="share of observations made proprietary (chosen by a hash of their URI; default 0)",
-    )
-    p.add_argument(
-        "--release-after",
-        type=int,
-        default=DEFAULT_RELEASE_AFTER_DAYS,
-        metavar="DAYS",
-        help=f"proprietary planes become public DAYS after today (default {DEFAULT_RELEASE_AFTER_DAYS})",
-    )
-    p.add_argument(
-        "--calibration-level",
-        type=int,
-        choices=range(0, 5),
-        help="Plane.calibrationLevel (default: 2 for files with a celestial WCS, else 1)",
-    )
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(handler=cmd_register)

@@ -19,19 +19,21 @@ The parts live in ``caomai_loaders.sim``; this module is the entry point and the
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
+import logging
 import math
 import multiprocessing as mp
 import os
-import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from caomai_db.errors import UsageError
+
+log = logging.getLogger(__name__)
 
 #: The archive `caomai demo` renders: ~1000 exposures, two 1024x1024 CCDs each, every class.
 DEMO = dict(exposures=1000, ccds=2, ccd_size=(1024, 1024), seed=0)
@@ -166,11 +168,14 @@ def simulate_archive(
     classes: list[str] | dict[str, float] | None = None,
     workers: int | None = None,
     progress: bool = True,
+    say: Callable[[str], None] | None = None,
 ) -> Path:
     """Render ``exposures`` exposures under ``out``; return the path of truth/exposures.csv.
 
     ``ccd_size`` is (width, height) in pixels. ``classes`` restricts or weights the quality
     classes (see ``parse_classes``). ``workers`` defaults to the cores this process may use.
+    With ``progress``, the rendering speed is reported through ``say`` (the CLI prints it;
+    default: the log), never printed here.
     """
     from tqdm import tqdm
 
@@ -242,10 +247,9 @@ def simulate_archive(
     (out / "truth" / "archive.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     if progress:
         mpix = geo.megapixels * exposures
-        print(
+        (say or log.info)(
             f"rendered {exposures} exposures ({mpix:.0f} Mpix, {n_objects} objects) in "
-            f"{elapsed:.1f} s on {workers} worker(s): {elapsed / mpix * workers:.3f} s/Mpix per core",
-            file=sys.stderr,
+            f"{elapsed:.1f} s on {workers} worker(s): {elapsed / mpix * workers:.3f} s/Mpix per core"
         )
     return exp_path
 
@@ -277,95 +281,3 @@ class _pool:
             else:
                 self.pool.terminate()
             self.pool.join()
-
-
-# -- command line ----------------------------------------------------------------------------
-
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        w, h = text.lower().split("x")
-        return int(w), int(h)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, got {text!r}") from exc
-
-
-def _fraction(text: str) -> float:
-    v = float(text)
-    if not 0.0 <= v <= 1.0:
-        raise argparse.ArgumentTypeError("a fraction between 0 and 1")
-    return v
-
-
-def cmd_simulate(args: argparse.Namespace, settings) -> int:  # noqa: ANN001 - Settings
-    exp_csv = simulate_archive(
-        Path(args.out),
-        args.exposures,
-        seed=args.seed,
-        ccds=args.ccds,
-        ccd_size=args.ccd_size,
-        classes=args.classes,
-        workers=args.workers,
-        progress=not args.quiet,
-    )
-    print(f"wrote {exp_csv.parent.parent}: images/, truth/exposures.csv, truth/objects.csv")
-    if not args.register:
-        return 0
-    from caomai_db import database
-
-    from .register import register_paths
-
-    report = register_paths(
-        database.resolve_dsn(settings),
-        [Path(args.out) / "images"],
-        collection=args.collection,
-        proprietary_fraction=args.proprietary_fraction,
-        progress=not args.quiet,
-    )
-    print(report.summary())
-    return 0 if report.ok else 1
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add `caomai simulate` and `caomai register` to the command line."""
-    from . import register as reg
-
-    p = subparsers.add_parser(
-        "simulate",
-        help="render a MegaCam-like archive with ground truth (GalSim)",
-        description="Render exposures of a simulated MegaCam-like archive into multi-extension "
-        "FITS files (DIR/images) with their ground truth (DIR/truth).",
-    )
-    p.add_argument("--out", required=True, help="directory to write (created)")
-    p.add_argument("--exposures", type=int, required=True, help="number of exposures")
-    p.add_argument("--seed", type=int, default=0, help="random seed, 0-9999 (default 0)")
-    p.add_argument("--ccds", type=int, default=DEFAULT_CCDS, help="CCDs per exposure")
-    p.add_argument(
-        "--ccd-size",
-        type=_size,
-        default=DEFAULT_CCD_SIZE,
-        metavar="WxH",
-        help="CCD size in pixels (default 1024x1024; MegaCam: --ccds 36 --ccd-size 2048x4612)",
-    )
-    p.add_argument(
-        "--classes",
-        nargs="+",
-        metavar="CLASS[=WEIGHT]",
-        help="quality classes to draw from, optionally weighted "
-        "(good bad_tracking really_bad_tracking bad_seeing bad_focus background crowded "
-        "low_exposure; default: all, 'good' the largest share)",
-    )
-    p.add_argument("--workers", type=int, help="processes (default: all available cores)")
-    p.add_argument("--register", action="store_true", help="register the files as CAOM2 rows")
-    p.add_argument(
-        "--collection", default=SIM_COLLECTION, help=f"collection (default {SIM_COLLECTION})"
-    )
-    p.add_argument(
-        "--proprietary-fraction",
-        type=_fraction,
-        default=SIM_PROPRIETARY_FRACTION,
-        help=f"share of planes registered proprietary (default {SIM_PROPRIETARY_FRACTION})",
-    )
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(handler=cmd_simulate)
-    reg.add_command(subparsers)

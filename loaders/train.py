@@ -23,7 +23,7 @@ import math
 import multiprocessing as mp
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -243,8 +243,11 @@ def train_map1(
     detect: DetectParams | None = None,
     progress: bool = True,
     description: str | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> modelstore.ModelRow:
-    """Train and register a Map-1 model; returns its row."""
+    """Train and register a Map-1 model; returns its row. What it did (cutouts, training
+    figures) is reported through ``say`` (the CLI prints it; default: the log)."""
+    say = say or log.info
     if transform not in TRANSFORMS:
         raise UsageError(f"--transform must be one of {', '.join(TRANSFORMS)}")
     if background not in cutout_mod.BACKGROUNDS:
@@ -283,11 +286,10 @@ def train_map1(
         progress=progress,
     )
     timings["sample_s"] = round(time.perf_counter() - t0, 2)
-    print(
+    say(
         f"map1: {len(boxes)} cutouts from {len(used)} planes"
         + (f" ({len(failed)} planes failed)" if failed else "")
-        + (f"; {hidden} proprietary planes left out" if hidden else ""),
-        file=sys.stderr,
+        + (f"; {hidden} proprietary planes left out" if hidden else "")
     )
 
     bar = tqdm(total=1, desc="encoder", unit="step", disable=not progress, file=sys.stderr)
@@ -384,13 +386,12 @@ def train_map1(
             if activate
             else modelstore.get_model(conn, model_id)
         )
-    print(
+    say(
         f"map1 model {name!r} (model_id {row.model_id}): {len(boxes)} cutouts, "
         f"{report.epochs} epochs in {report.seconds:.0f} s ({report.pairs_per_s:.0f} pairs/s on "
         f"{dev}), loss {report.loss_first:.3f} -> {report.loss_last:.3f}; SOM: "
         f"{som_report.nodes_used} nodes used, topographic error {som_report.topographic_error:.3f}"
-        + ("; active" if row.active else ""),
-        file=sys.stderr,
+        + ("; active" if row.active else "")
     )
     return row
 
@@ -420,8 +421,11 @@ def train_map2(
     activate: bool = True,
     thumbnails: bool = True,
     description: str | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> modelstore.ModelRow:
-    """Fit Map 2 on fingerprints of the selected planes and place every fingerprint on it."""
+    """Fit Map 2 on fingerprints of the selected planes and place every fingerprint on it.
+    What it did is reported through ``say`` (the CLI prints it; default: the log)."""
+    say = say or log.info
     dev = pick_device(device)
     name = name or modelstore.default_name("map2")
     dsn = database.resolve_dsn(settings)
@@ -524,13 +528,12 @@ def train_map2(
             if activate
             else modelstore.get_model(conn, model_id)
         )
-    print(
+    say(
         f"map2 model {name!r} (model_id {row.model_id}): trained on {int(train_mask.sum())} "
         f"public fingerprints in {seconds:.1f} s"
         + (f" ({hidden} proprietary left out)" if hidden else "")
         + f", {len(ids)} placed, {report.nodes_used} nodes used, "
-        f"topographic error {report.topographic_error:.3f}" + ("; active" if row.active else ""),
-        file=sys.stderr,
+        f"topographic error {report.topographic_error:.3f}" + ("; active" if row.active else "")
     )
     return row
 

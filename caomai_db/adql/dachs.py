@@ -25,6 +25,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from .. import models as m
 from .. import tapschema
+from ..datatypes import sql_for_votable
 from . import udfs
 
 DACHS_PREFIX = "gavo_"
@@ -77,77 +78,67 @@ def _arity(name, args, low, high, usage):
     if not low <= len(args) <= high:
         raise common.UfuncError("%s takes %s arguments: %s" % (
             name, low if low == high else "%d to %d" % (low, high), usage))
+
+
+def _sql_args(spec, args):
+    """The SQL of each argument, checked as its kind asks; defaults for those left out.
+    spec: (name, usage, ((param, kind, default), ...)), from caomai's UDF registry."""
+    name, usage, params = spec
+    _arity(name, args, sum(1 for p in params if p[2] is None), len(params), usage)
+    out = []
+    for i, (param, kind, default) in enumerate(params):
+        what = "%s's %s" % (name, param)
+        if i >= len(args):
+            out.append(default)
+        elif kind == "literal":
+            out.append(_literal(args[i], what))
+        elif kind == "integer":
+            out.append(_integer(args[i], what))
+        else:
+            out.append(nodes.flatten(args[i]))
+    return out
 '''
 
-_FUNCTIONS = {
-    "fp_similar": """
-def _fp_similar(args):
-    _arity("fp_similar", args, 2, 2, {usage!r})
-    return "caomai.fp_similar(%s, %s)" % (
-        nodes.flatten(args[0]), _literal(args[1], "fp_similar's ref"))
-""",
-    "in_node": '''
-def _in_node(args):
-    _arity("in_node", args, 2, 3, {usage!r})
-    radius = _integer(args[2], "in_node's radius") if len(args) == 3 else "0"
-    return "caomai.in_node(%s, %s, %s)" % (
-        nodes.flatten(args[0]), _literal(args[1], "in_node's ref"), radius)
+_FUNCTION = """
+_{name}_SPEC = {spec!r}
 
 
-def _in_node_boolean(node, operator, operand):
-    """in_node(col, ref, r) = 1 in WHERE: col = ANY(the node set), which a btree index answers."""
-    args = node.args
-    _arity("in_node", args, 2, 3, {usage!r})
-    radius = _integer(args[2], "in_node's radius") if len(args) == 3 else "0"
+def _{name}(args):
+    return "{sql_function}(%s)" % ", ".join(_sql_args(_{name}_SPEC, args))
+"""
+
+_BOOLEANIZER = '''
+def _{name}_boolean(node, operator, operand):
+    """{name}(...) = 1 in WHERE: {form}, which an index answers."""
     return morphhelpers.addNotToBooleanized(
-        "(%s = ANY (caomai.ref_nodes(%s, %s)))" % (
-            nodes.flatten(args[0]), _literal(args[1], "in_node's ref"), radius),
-        operator, operand)
-''',
-    "has_object_node": """
-def _has_object_node(args):
-    _arity("has_object_node", args, 2, 3, {usage!r})
-    count = _integer(args[2], "has_object_node's min_count") if len(args) == 3 else "1"
-    return "caomai.has_object_node(%s, %s, %s)" % (
-        nodes.flatten(args[0]), _literal(args[1], "has_object_node's nodes"), count)
-""",
-}
-
-_SQL_TYPES = {
-    "char": "text",
-    "double": "double precision",
-    "float": "real",
-    "int": "integer",
-    "long": "bigint",
-    "short": "smallint",
-    "boolean": "boolean",
-    "unsignedByte": "bytea",
-}
+        {form!r}.format(*_sql_args(_{name}_SPEC, node.args)), operator, operand)
+'''
 
 
 def render_module() -> str:
     """The DaCHS UDF module, from the registry."""
     out = [_MODULE_HEAD.format(wide=WIDE_PREFIX)]
     for u in udfs.UDFS:
-        out.append(_FUNCTIONS[u.name].format(usage=u.usage()))
+        spec = (u.name, u.usage(), tuple((p.name, p.kind, p.default) for p in u.params))
+        out.append(_FUNCTION.format(name=u.name, spec=spec, sql_function=u.sql_function))
+        if u.dachs_boolean:
+            out.append(_BOOLEANIZER.format(name=u.name, form=u.dachs_boolean))
         # DaCHS wants the signature without the name: "(fp REAL, ref VARCHAR) -> DOUBLE"
         sigs = [sig[len(u.name) :] for sig in u.signatures()]
         polymorphism = [(s, u.description) for s in sigs[:-1]]
         out.append(
             f"adql.userFunction(\n    {DACHS_PREFIX + u.name!r},\n    {sigs[-1]!r},\n"
-            f"    {u.description!r},\n    {_SQL_RETURN[u.returns]!r},\n"
+            f"    {u.description!r},\n    {u.sql_returns!r},\n"
             f"    ucd={u.ucd or ''!r},\n    polymorphism={polymorphism!r},\n"
             f"    additionalNames={list(u.names)!r},\n)(_{u.name})\n"
         )
-        if u.name == "in_node":
+        if u.dachs_boolean:
             for name in (DACHS_PREFIX + u.name, *u.names):
                 out.append(
-                    f"morphhelpers.registerBooleanizer({name.upper()!r}, _in_node_boolean)\n"
+                    f"morphhelpers.registerBooleanizer({name.upper()!r}, _{u.name}_boolean)\n"
                 )
     return "\n".join(out)
 
-
-_SQL_RETURN = {"DOUBLE": "double precision", "INTEGER": "integer"}
 
 #: the tables a DaCHS site publishes (the fingerprints as real[])
 RD_TABLES = (m.observation, m.plane, m.fingerprint_real)
@@ -155,9 +146,8 @@ RD_TABLES = (m.observation, m.plane, m.fingerprint_real)
 
 def _column_xml(c: dict) -> str:
     name = c["column_name"].strip('"')
-    base = _SQL_TYPES[c["datatype"]]
-    if c["xtype"] in ("timestamp",):
-        base = "timestamp"
+    # a timestamp is a char in VOTable; DaCHS wants the SQL type back (a uuid stays text)
+    base = "timestamp" if c["xtype"] == "timestamp" else sql_for_votable(c["datatype"])
     size = c["arraysize"]
     if size and c["datatype"] != "char":
         base += "[]"

@@ -33,6 +33,7 @@ from psycopg import errors as pgerr
 
 from ..config import EF_SEARCH_MIN, EXACT_MAX_ROWS
 from ..errors import QueryFailed
+from . import udfs
 from .catalog import Catalog
 from .parse import ADQLError
 from .rewrite import Translated
@@ -215,12 +216,6 @@ def _fetch(
     return rows, desc, origins, False
 
 
-_UDF_USAGE_HINT = (
-    "fp_similar(fp, ref), in_node(node, ref [, radius]), has_object_node(planeID, nodes"
-    " [, min_count]) -- ref and nodes are string literals"
-)
-
-
 def _user_error(exc: psycopg.Error, timeout_s: float) -> Exception:
     """The message a person can act on for a database error (never a traceback)."""
     diag = exc.diag
@@ -234,7 +229,7 @@ def _user_error(exc: psycopg.Error, timeout_s: float) -> Exception:
     if isinstance(exc, pgerr.ReadOnlySqlTransaction | pgerr.InsufficientPrivilege):
         return ADQLError(f"not allowed: {primary}")
     if isinstance(exc, pgerr.UndefinedFunction) and "caomai." in primary:
-        return ADQLError(f"wrong argument types: {primary}; use {_UDF_USAGE_HINT}")
+        return ADQLError(f"wrong argument types: {primary}; use {udfs.usage_hint()}")
     if isinstance(exc, pgerr.UndefinedFunction):
         return ADQLError(f"wrong argument types: {primary}{hint}")
     if isinstance(exc, pgerr.OperationalError | pgerr.AdminShutdown | pgerr.InternalError):

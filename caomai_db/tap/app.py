@@ -155,7 +155,7 @@ def create_app(settings: Settings, *, base_url: str | None = None, workers: int 
 
     app = FastAPI(
         title="caomai TAP",
-        description="TAP 1.1 with content search: fp_similar, in_node, has_object_node",
+        description=f"TAP 1.1 with content search: {udfs.names_text()}",
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,

@@ -23,35 +23,11 @@ import numpy as np
 from astropy.io.votable.converters import get_converter
 from astropy.io.votable.tree import Field, Info, Resource, TableElement, VOTableFile
 
+from .. import datatypes
 from ..adql.catalog import Catalog
 
-# PostgreSQL type oids -> (VOTable datatype, arraysize, xtype)
-_SCALAR = {
-    16: ("boolean", None, None),
-    17: ("unsignedByte", "*", None),
-    18: ("char", "1", None),
-    20: ("long", None, None),
-    21: ("short", None, None),
-    23: ("int", None, None),
-    25: ("char", "*", None),
-    114: ("char", "*", None),
-    700: ("float", None, None),
-    701: ("double", None, None),
-    1042: ("char", "*", None),
-    1043: ("char", "*", None),
-    1082: ("char", "*", "timestamp"),
-    1114: ("char", "*", "timestamp"),
-    1184: ("char", "*", "timestamp"),
-    1700: ("double", None, None),
-    2950: ("char", "36", "uuid"),
-    3802: ("char", "*", None),
-    1000: ("boolean", "*", None),
-    1005: ("short", "*", None),
-    1007: ("int", "*", None),
-    1016: ("long", "*", None),
-    1021: ("float", "*", None),
-    1022: ("double", "*", None),
-}
+#: PostgreSQL type oids -> (VOTable datatype, arraysize, xtype), from the one type map
+_SCALAR = datatypes.by_oid()
 
 
 class _Unit(str):

@@ -45,10 +45,30 @@ def _arity(name, args, low, high, usage):
             name, low if low == high else "%d to %d" % (low, high), usage))
 
 
+def _sql_args(spec, args):
+    """The SQL of each argument, checked as its kind asks; defaults for those left out.
+    spec: (name, usage, ((param, kind, default), ...)), from caomai's UDF registry."""
+    name, usage, params = spec
+    _arity(name, args, sum(1 for p in params if p[2] is None), len(params), usage)
+    out = []
+    for i, (param, kind, default) in enumerate(params):
+        what = "%s's %s" % (name, param)
+        if i >= len(args):
+            out.append(default)
+        elif kind == "literal":
+            out.append(_literal(args[i], what))
+        elif kind == "integer":
+            out.append(_integer(args[i], what))
+        else:
+            out.append(nodes.flatten(args[i]))
+    return out
+
+
+_fp_similar_SPEC = ('fp_similar', 'fp_similar(fp, ref)', (('fp', 'column', None), ('ref', 'literal', None)))
+
+
 def _fp_similar(args):
-    _arity("fp_similar", args, 2, 2, 'fp_similar(fp, ref)')
-    return "caomai.fp_similar(%s, %s)" % (
-        nodes.flatten(args[0]), _literal(args[1], "fp_similar's ref"))
+    return "caomai.fp_similar(%s)" % ", ".join(_sql_args(_fp_similar_SPEC, args))
 
 adql.userFunction(
     'gavo_fp_similar',
@@ -61,22 +81,17 @@ adql.userFunction(
 )(_fp_similar)
 
 
+_in_node_SPEC = ('in_node', 'in_node(node, ref [, radius])', (('node', 'column', None), ('ref', 'literal', None), ('radius', 'integer', '0')))
+
+
 def _in_node(args):
-    _arity("in_node", args, 2, 3, 'in_node(node, ref [, radius])')
-    radius = _integer(args[2], "in_node's radius") if len(args) == 3 else "0"
-    return "caomai.in_node(%s, %s, %s)" % (
-        nodes.flatten(args[0]), _literal(args[1], "in_node's ref"), radius)
+    return "caomai.in_node(%s)" % ", ".join(_sql_args(_in_node_SPEC, args))
 
 
 def _in_node_boolean(node, operator, operand):
-    """in_node(col, ref, r) = 1 in WHERE: col = ANY(the node set), which a btree index answers."""
-    args = node.args
-    _arity("in_node", args, 2, 3, 'in_node(node, ref [, radius])')
-    radius = _integer(args[2], "in_node's radius") if len(args) == 3 else "0"
+    """in_node(...) = 1 in WHERE: ({0} = ANY (caomai.ref_nodes({1}, {2}))), which an index answers."""
     return morphhelpers.addNotToBooleanized(
-        "(%s = ANY (caomai.ref_nodes(%s, %s)))" % (
-            nodes.flatten(args[0]), _literal(args[1], "in_node's ref"), radius),
-        operator, operand)
+        '({0} = ANY (caomai.ref_nodes({1}, {2})))'.format(*_sql_args(_in_node_SPEC, node.args)), operator, operand)
 
 adql.userFunction(
     'gavo_in_node',
@@ -95,11 +110,11 @@ morphhelpers.registerBooleanizer('IN_NODE', _in_node_boolean)
 morphhelpers.registerBooleanizer('CAOMAI_IN_NODE', _in_node_boolean)
 
 
+_has_object_node_SPEC = ('has_object_node', 'has_object_node(planeID, nodes [, min_count])', (('planeID', 'column', None), ('nodes', 'literal', None), ('min_count', 'integer', '1')))
+
+
 def _has_object_node(args):
-    _arity("has_object_node", args, 2, 3, 'has_object_node(planeID, nodes [, min_count])')
-    count = _integer(args[2], "has_object_node's min_count") if len(args) == 3 else "1"
-    return "caomai.has_object_node(%s, %s, %s)" % (
-        nodes.flatten(args[0]), _literal(args[1], "has_object_node's nodes"), count)
+    return "caomai.has_object_node(%s)" % ", ".join(_sql_args(_has_object_node_SPEC, args))
 
 adql.userFunction(
     'gavo_has_object_node',

@@ -1,20 +1,21 @@
 """Run by Debian's /usr/bin/python3 (python3-gavo, psycopg2), not by the project's venv.
 
-    /usr/bin/python3 tests/dachs/translate_readme.py DSN README.md tap_schema/dachs
+    /usr/bin/python3 tests/dachs/translate_examples.py DSN INPUT.json tap_schema/dachs
 
-Imports caomai's DaCHS UDF module, widens DaCHS's UDF prefix, then for each ```adql block of
-the README: parses, annotates and translates it with DaCHS's own gavo.adql (morphPG, flatten)
-and runs the SQL on the database. Prints one JSON object per query: adql, sql, rows.
-Field infos come from the database's catalogue (what DaCHS would read from its RDs).
+Imports caomai's DaCHS UDF module, widens DaCHS's UDF prefix, then for each query of the input
+(tests/test_dachs.py writes it: the README's examples from caomai_db/tap/examples.py, and the
+field types from the one type map, caomai_db/datatypes.py): parses, annotates and translates
+it with DaCHS's own gavo.adql (morphPG, flatten) and runs the SQL on the database. Prints one
+JSON object per query: adql, sql, rows. Field infos come from the database's catalogue (what
+DaCHS would read from its RDs).
 """
 
 import json
-import re
 import sys
 
 import psycopg2
 
-dsn, readme, module_dir = sys.argv[1:4]
+dsn, input_file, module_dir = sys.argv[1:4]
 sys.path.insert(0, module_dir)
 
 import caomai_udfs  # noqa: E402
@@ -26,18 +27,9 @@ from gavo import adql  # noqa: E402
 conn = psycopg2.connect(dsn)
 conn.set_session(readonly=True)
 
-TYPES = {
-    "integer": "integer",
-    "smallint": "smallint",
-    "bigint": "bigint",
-    "double precision": "double precision",
-    "real": "real",
-    "text": "text",
-    "boolean": "boolean",
-    "uuid": "text",
-    "timestamp without time zone": "timestamp",
-    "ARRAY": "real[]",
-}
+with open(input_file, encoding="utf-8") as fh:
+    given = json.load(fh)
+TYPES = given["types"]
 
 
 class Infos(adql.FieldInfoGetter):
@@ -55,9 +47,8 @@ class Infos(adql.FieldInfoGetter):
         return [(c, adql.FieldInfo(TYPES.get(t, "text"), "", "")) for c, t in rows]
 
 
-with open(readme, encoding="utf-8") as fh:
-    queries = re.findall(r"```adql\n(.*?)```", fh.read(), re.S)
-assert queries, "no ```adql blocks in the README"
+queries = given["queries"]
+assert queries, "no queries given"
 for query in queries:
     query = " ".join(query.split())
     _, tree = adql.parseAnnotating(query, Infos())
