@@ -149,6 +149,12 @@ VARIABLES: tuple[Variable, ...] = (
         "items of a node list (in_node, has_object_node)",
     ),
     Variable("CAOMAI_MAX_REFS", 100, "images in one reference of fp_similar or in_node (a|b|c)"),
+    Variable(
+        "CAOMAI_MAX_UPLOAD_BYTES",
+        64 << 20,
+        "an image uploaded to the web page's /api/fingerprint",
+        size=True,
+    ),
 )
 
 README_BEGIN = "<!-- BEGIN configuration (generated from caomai_db/config.py) -->"
@@ -271,6 +277,8 @@ class Settings:
     #: largest result one query returns (PostgreSQL's text size of its values), bytes; past it
     #: the rows stop there, marked as an overflow like MAXREC
     max_response_bytes: int = _default("CAOMAI_MAX_RESPONSE_BYTES")
+    #: largest image the web page's upload (/api/fingerprint) takes, bytes
+    max_upload_bytes: int = _default("CAOMAI_MAX_UPLOAD_BYTES")
 
     @classmethod
     def from_env(cls, dsn: str | None = None) -> Settings:
@@ -299,6 +307,7 @@ class Settings:
             cheap_cost=_env_int("CAOMAI_CHEAP_COST"),
             queue_wait_s=_env_int("CAOMAI_QUEUE_WAIT"),
             max_response_bytes=_env_int("CAOMAI_MAX_RESPONSE_BYTES"),
+            max_upload_bytes=_env_int("CAOMAI_MAX_UPLOAD_BYTES"),
         )
 
     def with_dsn(self, dsn: str | None) -> Settings:

@@ -160,7 +160,8 @@ def _write_previews(
             "INSERT INTO caomai.preview (planeid, png, width, height) VALUES (%s, %s, %s, %s)",
             (job.planeid, png, width, height),
         )
-    if result.cutouts:
+    keep = _worth_keeping(conn, model_id, result.cutouts or [])
+    if keep:
         with (
             conn.cursor() as cur,
             cur.copy(
@@ -168,8 +169,38 @@ def _write_previews(
                 " map1_distance, png) FROM STDIN"
             ) as copy,
         ):
-            for node, object_id, distance, cutout in result.cutouts:
+            for node, object_id, distance, cutout in keep:
                 copy.write_row((model_id, job.planeid, node, object_id, distance, cutout))
+
+
+#: cutouts kept per Map-1 node: the page shows 9, the rest leave room for proprietary planes
+#: (hidden) and for reloads. Keeping every plane's nearest object of every node it holds cost
+#: ~270 kB a plane; past the first planes, an object farther from its node than the node's
+#: KEEP_PER_NODE-th nearest can never be shown and is not written (the table then grows as
+#: records do, ~KEEP_PER_NODE * ln(planes / KEEP_PER_NODE) rows a node).
+KEEP_PER_NODE = 24
+
+
+def _worth_keeping(
+    conn: psycopg.Connection,
+    model_id: int,
+    cutouts: list[tuple[int, int, float, bytes]],
+    keep: int = KEEP_PER_NODE,
+) -> list[tuple[int, int, float, bytes]]:
+    """The cutouts nearer their node than its ``keep``-th nearest stored one (all of them
+    while a node holds fewer); one index probe per node."""
+    if not cutouts:
+        return []
+    bars = dict(
+        conn.execute(
+            "SELECT n, (SELECT c.map1_distance FROM caomai.object_cutout AS c"
+            "  WHERE c.model_id = %s AND c.map1_node = n"
+            "  ORDER BY c.map1_distance OFFSET %s LIMIT 1)"
+            " FROM unnest(%s::smallint[]) AS n",
+            (model_id, keep - 1, [c[0] for c in cutouts]),
+        ).fetchall()
+    )
+    return [c for c in cutouts if bars.get(c[0]) is None or c[2] < bars[c[0]]]
 
 
 def _finite(value: Any) -> float | None:

@@ -302,3 +302,37 @@ def test_mosaic_places_ccds_by_detsec_and_survives_nan() -> None:
     png = mosaic.png()
     assert loader_previews.png_size(png) == (200, 150) == _decode(png).size
     assert hashlib.md5(png).hexdigest() == hashlib.md5(mosaic.png()).hexdigest()
+
+
+def test_a_node_keeps_only_cutouts_that_could_be_shown(loaded: Loaded) -> None:
+    """Once a node holds ``keep`` cutouts, it takes only nearer ones: the table stays small
+    however many planes hold objects of the node."""
+    from caomai_loaders.load_write import _worth_keeping
+
+    with psycopg.connect(loaded.dsn) as conn:
+        node, n = conn.execute(
+            "SELECT map1_node, count(*) FROM caomai.object_cutout WHERE model_id = %s"
+            " GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1",
+            (loaded.map1_id,),
+        ).fetchone()
+        assert n >= 3
+        stored = [
+            r[0]
+            for r in conn.execute(
+                "SELECT map1_distance FROM caomai.object_cutout"
+                " WHERE model_id = %s AND map1_node = %s ORDER BY 1",
+                (loaded.map1_id, node),
+            )
+        ]
+        empty = conn.execute(
+            "SELECT n FROM generate_series(0, 399) AS n WHERE n NOT IN (SELECT map1_node"
+            " FROM caomai.object_cutout WHERE model_id = %s) LIMIT 1",
+            (loaded.map1_id,),
+        ).fetchone()[0]
+        nearer, farther = (stored[1] + stored[0]) / 2, stored[1] + 0.01
+        candidates = [(node, 1, nearer, b"a"), (node, 2, farther, b"b"), (empty, 3, 9.0, b"c")]
+        kept = _worth_keeping(conn, loaded.map1_id, candidates, keep=2)
+        assert [c[1] for c in kept] == [1, 3]
+        # under the bar every candidate goes in
+        kept = _worth_keeping(conn, loaded.map1_id, candidates, keep=n + 1)
+        assert [c[1] for c in kept] == [1, 2, 3]

@@ -206,3 +206,13 @@ def test_the_page_and_its_files_need_no_network(site: str) -> None:
         # the only absolute URL allowed is the SAMP hub on the user's own machine
         external = [u for u in re.findall(r"https?://[^\s\"'`<>)]+", text) if "localhost" not in u]
         assert not external, external
+
+
+def test_an_upload_over_the_limit_is_a_413(archive: WebArchive) -> None:
+    path = next(iter(archive.uploads))
+    with running_service(archive.dsn, max_upload_bytes=100_000) as tap:
+        reply = httpx.post(
+            tap.removesuffix("/tap") + "/api/fingerprint",
+            files={"file": (path.name, path.read_bytes())},
+        )
+    assert reply.status_code == 413 and "100000 bytes" in reply.json()["error"]

@@ -29,8 +29,6 @@ PNG = "image/png"
 #: the similar images an upload lists
 SIMILAR_TOP = 10
 MAX_SIMILAR = 100
-#: the largest upload accepted, bytes (TODO: CAOMAI_MAX_UPLOAD_BYTES in caomai_db.config)
-MAX_UPLOAD_BYTES = 64 * 2**20
 _templates = Environment(
     loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"])
 )
@@ -57,7 +55,7 @@ def similar_adql(fp: list[float], top: int = SIMILAR_TOP) -> str:
 def mount(app: FastAPI, settings: Settings) -> None:
     """Add the page, the API and the previews to the TAP app."""
     models: list = []  # the active maps, loaded on the first upload (torch is imported then)
-    max_upload = MAX_UPLOAD_BYTES
+    max_upload = settings.max_upload_bytes
 
     def lanes():  # noqa: ANN202
         return app.state.lanes
