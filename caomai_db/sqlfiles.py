@@ -1,4 +1,9 @@
-"""Apply the plain SQL files under sql/ (functions, views, roles) from migrations."""
+"""Apply the plain SQL files under sql/ (functions, views, roles) from migrations.
+
+``sql/NNNN/`` holds the files migration NNNN applies, frozen once that migration is released
+(``tests/test_migrations.py`` pins their checksums): an old database upgraded today must get
+what it would have got then. A change to a function or a view goes into a new folder, applied
+by a new migration."""
 
 from __future__ import annotations
 

@@ -3,6 +3,8 @@ existing caom2 tables stay byte-for-byte the same; the read-only role is read-on
 
 from __future__ import annotations
 
+import hashlib
+import re
 import subprocess
 from pathlib import Path
 
@@ -437,3 +439,43 @@ def test_0006_previews_up_down_up_and_the_reader_may_select_them(fresh_dsn: str)
     assert state()[0] == [False, False]
     dbadmin.upgrade(fresh_dsn, "head")
     assert state()[0] == [True, True]
+
+
+#: sha256 (first 16 hex digits) of every SQL file a released migration applies. A released
+#: migration is frozen: an old database upgraded today must get what it got then, so these
+#: files never change; a new definition goes into sql/<new revision>/, applied by a new one.
+FROZEN_SQL = {
+    "0001/functions.sql": "28c6ddfb9ffe7f72",
+    "0001/obscore.sql": "7e3f8774df5f1df8",
+    "0001/plane_meta_trigger.sql": "572930923a603860",
+    "0001/roles.sql": "37c7de189a6e1b30",
+    "0001/sync_plane_meta.sql": "3373194c11996747",
+    "0001/views.sql": "065f7699ef60015a",
+    "0002/geometry.sql": "40877d603bf560eb",
+    "0002/geometry_pgsphere.sql": "be53d4569e31ec9f",
+}
+SQL_FILE_ARG = re.compile(r"sqlfiles\.(?:apply|render)\(\s*\w+\s*,\s*f?\"([^\"]+)\"")
+
+
+def test_released_migrations_read_only_their_own_frozen_sql() -> None:
+    """Each migration reads SQL files from its own folder sql/<revision>/ only (never today's
+    definitions), and the files of released migrations are byte for byte as released."""
+    versions = Path(__file__).resolve().parents[1] / "alembic" / "versions"
+    sql_dir = versions.parents[1] / "sql"
+    seen = set()
+    for path in sorted(versions.glob("[0-9][0-9][0-9][0-9]_*.py")):
+        revision = path.name[:4]
+        for name in SQL_FILE_ARG.findall(path.read_text()):
+            assert name.startswith(f"{revision}/"), (
+                f"{path.name} reads sql/{name}: a migration reads only sql/{revision}/"
+            )
+            seen.add(revision)
+    assert {"0001", "0002"} <= seen
+    assert not list(sql_dir.glob("*.sql")), "SQL files belong to the folder of the migration"
+    for rel, digest in FROZEN_SQL.items():
+        got = hashlib.sha256((sql_dir / rel).read_bytes()).hexdigest()[:16]
+        assert got == digest, f"sql/{rel} changed after its migration was released"
+    for path in sorted(sql_dir.glob("000[12]/*.sql")):
+        assert f"{path.parent.name}/{path.name}" in FROZEN_SQL, (
+            f"new file {path} in a released folder"
+        )

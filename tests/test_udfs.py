@@ -1,6 +1,8 @@
-"""sql/functions.sql and the UDF registry (caomai_db/adql/udfs.py) cannot drift apart.
+"""The SQL functions and the UDF registry (caomai_db/adql/udfs.py) cannot drift apart.
 
-The SQL file is applied by migrations, so it stays hand-written SQL; this test reads it and
+The SQL files are applied by migrations (sql/NNNN/ by migration NNNN, frozen with it), so they
+stay hand-written SQL; this test reads every version in order (a later definition of a
+function replaces an earlier one, as the migrations do) and
 checks that every ADQL function and every ``caomai_`` alias there has exactly the signatures the
 registry gives, that no alias exists without a registry entry, and that each alias only calls
 its plain function.
@@ -22,12 +24,16 @@ FUNCTION = re.compile(
 
 
 def _declared() -> dict[str, list[tuple[str, str]]]:
-    """{function name: [(signature as udfs.sql_signatures writes it, body), ...]}."""
-    text = (ROOT / "sql" / "functions.sql").read_text()
+    """{function name: [(signature as udfs.sql_signatures writes it, body), ...]}, as the
+    migrations leave them (the latest version of each signature)."""
+    latest: dict[tuple[str, str], tuple[str, str]] = {}
+    for path in sorted(ROOT.glob("sql/[0-9][0-9][0-9][0-9]/*.sql")):
+        for schema, name, args, returns, body in FUNCTION.findall(path.read_text()):
+            sig = f"{schema}.{name}({' '.join(args.split())}) RETURNS {' '.join(returns.split())}"
+            latest[(name, sig.split(" RETURNS ")[0])] = (sig, body.strip())
     out: dict[str, list[tuple[str, str]]] = {}
-    for schema, name, args, returns, body in FUNCTION.findall(text):
-        sig = f"{schema}.{name}({' '.join(args.split())}) RETURNS {' '.join(returns.split())}"
-        out.setdefault(name, []).append((sig, body.strip()))
+    for (name, _), entry in sorted(latest.items()):
+        out.setdefault(name, []).append(entry)
     return out
 
 

@@ -36,6 +36,7 @@ SOURCES = (
     "README.md",
     "caomai_db",
     "loaders",
+    "web",
     "alembic",
     "alembic.ini",
     "sql",
@@ -124,9 +125,9 @@ def test_the_wheel_carries_migrations_sql_and_tap_schema(installed: Installed) -
             if path.is_file() and "__pycache__" not in path.parts:
                 expected.add(data + str(path.relative_to(ROOT)))
     assert expected <= names, sorted(expected - names)
-    # two import names, neither of them generic
+    # three import names, none of them generic
     tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
-    assert tops == {"caomai_db", "caomai_loaders"}
+    assert tops == {"caomai_db", "caomai_loaders", "caomai_web"}
 
 
 def test_the_installed_copy_is_the_wheels(installed: Installed) -> None:
@@ -177,6 +178,10 @@ def test_installed_caomai_migrates_serves_and_runs_a_demo(installed: Installed) 
                 assert time.monotonic() < deadline, "caomai serve did not answer"
                 time.sleep(0.5)
         assert r.status_code == 200 and "<vosi:available>true</vosi:available>" in r.text
+        # the web page and its files come from the installed package too
+        page = httpx.get(f"http://127.0.0.1:{port}/", timeout=10)
+        assert page.status_code == 200 and 'src="/static/app.js"' in page.text
+        assert httpx.get(f"http://127.0.0.1:{port}/static/app.js", timeout=10).status_code == 200
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -86,14 +86,14 @@ def upgrade() -> None:
 
     raw = _raw()
     for name in ("functions.sql", "views.sql", "sync_plane_meta.sql"):
-        sqlfiles.apply(raw, name)
+        sqlfiles.apply(raw, f"0001/{name}")
     if caom2_managed:
-        sqlfiles.apply(raw, "plane_meta_trigger.sql")
+        sqlfiles.apply(raw, "0001/plane_meta_trigger.sql")
         if _scalar("SELECT count(*) FROM pg_namespace WHERE nspname = 'ivoa'") == 0:
             op.execute("CREATE SCHEMA ivoa")
             facts["created_schema_ivoa"] = "1"
         if _scalar("SELECT to_regclass('ivoa.obscore') IS NULL"):
-            sqlfiles.apply(raw, "obscore.sql")
+            sqlfiles.apply(raw, "0001/obscore.sql")
             facts["created_view_obscore"] = "1"
 
     tap_schema_managed = (
@@ -107,7 +107,7 @@ def upgrade() -> None:
     if _scalar("SELECT count(*) FROM pg_roles WHERE rolname = %s", READER_ROLE) == 0:
         facts["created_role"] = "1"
     op.bulk_insert(models.meta, [{"key": k, "value": v} for k, v in sorted(facts.items())])
-    sqlfiles.apply(raw, "roles.sql")
+    sqlfiles.apply(raw, "0001/roles.sql")
     tapschema.sync(raw)
 
 

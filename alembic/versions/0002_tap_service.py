@@ -5,8 +5,8 @@ Revises: 0001
 Create Date: 2026-11-23
 
 - ``caomai.adql_*``: POINT, CIRCLE, BOX, POLYGON, CONTAINS, INTERSECTS, DISTANCE, COORD1/2 and
-  AREA over DALI arrays (sql/geometry.sql, plain SQL); where the database has pg_sphere,
-  sql/geometry_pgsphere.sql re-defines the predicates, distances and areas on pg_sphere.
+  AREA over DALI arrays (sql/0002/geometry.sql, plain SQL); where the database has pg_sphere,
+  sql/0002/geometry_pgsphere.sql re-defines the predicates, distances and areas on pg_sphere.
 - ``caomai_uws.job``: the asynchronous (UWS) jobs of the TAP service, so that they survive a
   restart. It is not published (no TAP_SCHEMA row, no grant to the reader).
 - the role ``caomai_uws`` (unless it exists): the one role that writes job rows; it may
@@ -39,14 +39,14 @@ def _scalar(query: str, *params):
 
 def apply_geometry(raw) -> bool:  # noqa: ANN001 - psycopg connection
     """(Re)create the geometry functions; True when they are pg_sphere-backed."""
-    sqlfiles.apply(raw, "geometry.sql")
+    sqlfiles.apply(raw, "0002/geometry.sql")
     row = raw.execute(
         "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace"
         " WHERE e.extname = 'pg_sphere'"
     ).fetchone()
     if row is None:
         return False
-    text = sqlfiles.render("geometry_pgsphere.sql", raw).replace("@pgsphere@", row[0])
+    text = sqlfiles.render("0002/geometry_pgsphere.sql", raw).replace("@pgsphere@", row[0])
     raw.execute(text.encode())
     return True
 

@@ -1,5 +1,5 @@
 """ADQL geometry: queryparser's pg_sphere spellings become the ``caomai.adql_*`` SQL functions
-(sql/geometry.sql; pg_sphere-backed where the database has it). A mixin of
+(sql/0002/geometry.sql; pg_sphere-backed where the database has it). A mixin of
 :class:`.rewrite.Rewriter`."""
 
 from __future__ import annotations

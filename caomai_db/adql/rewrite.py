@@ -13,7 +13,7 @@ What happens to the tree, in one walk with name scopes:
   rows are invisible to every query, join and subquery (PostgreSQL pulls the subquery up, so
   the indexes still work);
 - **geometry** -- queryparser's pg_sphere output becomes the ``caomai.adql_*`` SQL functions
-  (sql/geometry.sql; pg_sphere-backed where the database has pg_sphere): ``geometry_rules.py``;
+  (sql/0002/geometry.sql; pg_sphere-backed where the database has pg_sphere): ``geometry_rules.py``;
 - **UDFs** -- each registered function gets the rule ``udfs.py`` names: ``similarity``,
   ``node_set``, ``object_nodes``: ``udf_rules.py``.
 

@@ -12,7 +12,7 @@ its DaCHS form -- and everything else is derived from this list:
   :func:`caomai_db.adql.dachs.render_module`);
 - the README's function reference (:func:`markdown_reference`; a test compares them).
 
-``sql/functions.sql`` is applied by migrations and stays plain SQL; ``tests/test_udfs.py``
+``sql/NNNN/functions.sql`` is applied by migrations and stays plain SQL; ``tests/test_udfs.py``
 parses it and checks that its functions and ``caomai_`` aliases have exactly the signatures
 :meth:`UDF.sql_signatures` gives.
 
@@ -104,7 +104,7 @@ class UDF:
         return f"{self.name}({req}{opt})"
 
     def sql_signatures(self, name: str | None = None) -> list[str]:
-        """The SQL functions behind ``name`` as ``sql/functions.sql`` declares them, one per
+        """The SQL functions behind ``name`` as the SQL files (``sql/NNNN/``) declare them, one per
         overload: ``caomai.in_node(node integer, ref text, radius integer DEFAULT 0)
         RETURNS integer``."""
         schema = self.sql_function.split(".", 1)[0]

@@ -1,4 +1,4 @@
-"""Views (SQL in sql/views.sql), described as Table objects for TAP_SCHEMA only.
+"""Views (SQL in sql/0001/views.sql), described as Table objects for TAP_SCHEMA only.
 
 ``ivoa.ObsCore``, ``caomai.fingerprint_real`` and ``caomai.map_node`` are never created
 from this metadata; it exists so that TAP_SCHEMA (and DaCHS) can describe them.

@@ -14,7 +14,7 @@ from .xmldocs import render
 
 TAPREGEXT = "ivo://ivoa.net/std/TAPRegExt"
 
-#: ADQL geometry this service translates (caomai_db/adql/geometry_rules.py, sql/geometry.sql)
+#: ADQL geometry this service translates (caomai_db/adql/geometry_rules.py, sql/0002/geometry.sql)
 GEOMETRY = ("POINT", "CIRCLE", "BOX", "POLYGON", "CONTAINS", "INTERSECTS", "DISTANCE")
 GEOMETRY += ("COORD1", "COORD2", "AREA")
 #: the VOSI endpoints the capabilities list

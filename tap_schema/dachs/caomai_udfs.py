@@ -7,7 +7,7 @@ Import this module before DaCHS parses its first query, e.g. from a launcher tha
     caomai_udfs.widen_prefix()   # optional: also accept caomai_* and the plain names
     from gavo.user import cli; cli.main()
 
-The functions need caomai's SQL functions (sql/functions.sql) in the database, on the
+The functions need caomai's SQL functions (sql/NNNN/functions.sql) in the database, on the
 search_path of DaCHS's query role, and pgvector; publish fingerprints as real[]
 (caomai.fingerprint_real, see q.rd).
 """
