@@ -51,7 +51,7 @@ def browser():
         "--disable-background-networking",
         "--disable-component-update",
         "--disable-sync",
-        "--window-size=1500,1300",
+        "--window-size=1500,2000",
         f"--user-data-dir={profile}",
     ):
         options.add_argument(flag)

@@ -21,6 +21,7 @@ from starlette.datastructures import UploadFile
 from caomai_db import previews
 from caomai_db.config import Settings
 from caomai_db.errors import UploadError
+from caomai_db.tap.service import Output
 
 from . import mapdata
 
@@ -185,7 +186,7 @@ def mount(app: FastAPI, settings: Settings) -> None:
             )
             out = (
                 prepared
-                if not hasattr(prepared, "translated")
+                if isinstance(prepared, Output)
                 else service().execute(prepared, timeout_s=settings.query_timeout_s)
             )
             if out.status != 200:
