@@ -122,8 +122,12 @@ async function showNode(map, node) {
       : `<span class="sample none">no preview</span>`).join("");
   const stats = Object.entries(info.stats || {}).filter(([, v]) => typeof v !== "object")
     .map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${typeof v === "number" ? +v.toFixed(4) : escapeHtml(String(v))}</td></tr>`).join("");
-  const shares = Object.entries(info.shares || {}).map(([what, m]) =>
-    `<tr><th>${what}</th><td>${Object.entries(m).map(([k, v]) => `${escapeHtml(k)} ${(100 * v).toFixed(0)}%`).join(", ")}</td></tr>`).join("");
+  // shares: filters and instruments of a Map-2 node's images; any share table in the statistics
+  // (e.g. label_shares written by labelling) shows the same way
+  const shareTables = { ...(info.shares || {}) };
+  for (const [k, v] of Object.entries(info.stats || {})) if (v && typeof v === "object" && !Array.isArray(v)) shareTables[k] = v;
+  const shares = Object.entries(shareTables).map(([what, m]) =>
+    `<tr><th>${escapeHtml(what)}</th><td>${Object.entries(m).map(([k, v]) => `${escapeHtml(k)} ${(100 * v).toFixed(0)}%`).join(", ")}</td></tr>`).join("");
   box.innerHTML = `<h3>${map === "map1" ? "Map 1" : "Map 2"} node ${node} <small>(row ${info.row}, col ${info.col})</small></h3>
     <p>${info.members} members${info.label ? ` · label <b>${escapeHtml(info.label)}</b>` : ""}</p>
     <div class="samples" data-node="${node}" data-map="${map}">${samples || '<span class="hint">no public members to show</span>'}</div>
