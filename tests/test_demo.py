@@ -41,3 +41,22 @@ def test_demo_runs_end_to_end_and_resumes(db: str, tmp_path: Path, capsys) -> No
     assert "already rendered" in second and second.count("already trained") == 2
     with database.connect(db) as conn:
         assert conn.execute("SELECT count(*) FROM caomai.fingerprint").fetchone()[0] == 12
+
+
+def test_rendering_in_parts_gives_the_same_files(tmp_path: Path) -> None:
+    """The demo renders its training half first and the rest while it serves: the two parts
+    must give, byte for byte, the archive one run writes (issue 15: the same evaluation)."""
+    import filecmp
+
+    from caomai_loaders.simulate import simulate_archive
+
+    geometry = dict(ccd_size=(128, 128), progress=False)
+    simulate_archive(tmp_path / "whole", 6, workers=2, **geometry)
+    simulate_archive(tmp_path / "parts", 6, workers=2, part=(0, 4), **geometry)
+    assert not (tmp_path / "parts" / "truth" / "exposures.csv").exists()
+    simulate_archive(tmp_path / "parts", 6, workers=1, part=(4, 6), **geometry)
+    names = ["truth/exposures.csv", "truth/objects.csv", "truth/archive.json"]
+    names += [f"images/{f.name}" for f in (tmp_path / "whole" / "images").glob("*.fits")]
+    assert len(names) == 9
+    for name in names:
+        assert filecmp.cmp(tmp_path / "whole" / name, tmp_path / "parts" / name, shallow=False)
