@@ -7,7 +7,17 @@ from pathlib import Path
 from caomai_db import database
 from caomai_db.cli import main as caomai
 
-ARGS = ["--exposures", "12", "--cutouts", "300", "--epochs", "1", "--max-objects", "60"]
+ARGS = [
+    "--no-serve",
+    "--exposures",
+    "12",
+    "--cutouts",
+    "300",
+    "--epochs",
+    "1",
+    "--max-objects",
+    "60",
+]
 
 
 def test_demo_runs_end_to_end_and_resumes(db: str, tmp_path: Path, capsys) -> None:
@@ -38,7 +48,8 @@ def test_demo_runs_end_to_end_and_resumes(db: str, tmp_path: Path, capsys) -> No
     # a second run reuses the files, the models and the loaded planes
     assert caomai(argv) == 0
     second = capsys.readouterr().out
-    assert "already rendered" in second and second.count("already trained") == 2
+    assert second.count("already rendered") == 2 and second.count("already trained") == 2
+    assert second.count("already registered") == 2 and second.count("already loaded") == 2
     with database.connect(db) as conn:
         assert conn.execute("SELECT count(*) FROM caomai.fingerprint").fetchone()[0] == 12
 
