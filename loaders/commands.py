@@ -16,11 +16,15 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from caomai_db.config import Settings
 from caomai_db.errors import UsageError
 
 from . import shape, simulate
+
+if TYPE_CHECKING:
+    from .demo import DemoOptions, Plan
 
 
 def _add_selection(p: argparse.ArgumentParser) -> None:
@@ -133,22 +137,53 @@ def cmd_register(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from .demo import DemoOptions, run_demo
+    from . import demo
 
-    return run_demo(
-        settings,
-        DemoOptions(
-            exposures=args.exposures,
-            out=Path(args.out) if args.out else None,
-            cutouts=args.cutouts,
-            epochs=args.epochs,
-            max_objects=args.max_objects,
-            workers=args.workers,
-            progress=not args.no_progress,
-        ),
-        say=_stdout,
-        note=_stderr,
+    options = demo.DemoOptions(
+        exposures=args.exposures,
+        out=Path(args.out) if args.out else None,
+        cutouts=args.cutouts,
+        epochs=args.epochs,
+        max_objects=args.max_objects,
+        workers=args.workers,
+        progress=not args.no_progress,
     )
+    if args.no_serve:
+        return demo.run_demo(settings, options, say=_stdout, note=_stderr)
+    plan = demo.prepare(settings, options, say=_stdout, note=_stderr)
+    if plan is None:
+        return 1
+    return _serve_demo(args, settings, options, plan)
+
+
+def _serve_demo(
+    args: argparse.Namespace, settings: Settings, options: DemoOptions, plan: Plan
+) -> int:
+    """Serve the page and TAP while a child process loads the held-out half; Ctrl-C (or
+    SIGTERM) stops both, the child putting back what it held."""
+    import signal
+
+    from caomai_db.tap.cli import serve
+
+    from . import demo
+
+    url = f"http://{args.host}:{args.port}/"
+    child = demo.start_finish(settings, options, plan, _stdout, _stderr, url)
+    signal.signal(signal.SIGTERM, _interrupt)  # uvicorn raises it again once it has stopped
+    try:
+        _stdout(demo.howto(plan.dsn, url))
+        serve(settings, host=args.host, port=args.port, log_level="warning")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        demo.stop_finish(child)
+    _stdout("\nstopped. The embedded database keeps running (`caomai db stop` stops it).")
+    return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM as Ctrl-C: the demo stops the same way."""
+    raise KeyboardInterrupt
 
 
 def cmd_synthetic(args: argparse.Namespace, settings: Settings) -> int:
@@ -420,7 +455,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
         help="the main job on the embedded database: simulate, register, train, load, "
-        "evaluate, query (see README)",
+        "serve the maps and TAP, evaluate (see README)",
     )
     p.add_argument("--exposures", type=int, help="archive size (default: 1000, the demo size)")
     p.add_argument("--out", help="archive directory (default $CAOMAI_HOME/demo)")
@@ -429,6 +464,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-objects", type=int, default=400, help="objects sampled per image")
     p.add_argument("--workers", type=int, help="processes (default: the free cores)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--no-serve",
+        action="store_true",
+        help="do every step, print the report and stop (default: serve the page and TAP while "
+        "the held-out half loads, until Ctrl-C)",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080, help="port to serve on (default 8080)")
     p.set_defaults(handler=cmd_demo)
 
     _add_simulate(sub)

@@ -49,6 +49,7 @@ from . import modelstore
 from .device import cpu_threads, pick_device
 from .maps import Map1, Map2
 from .selection import select_planes
+from .simulate import ignore_sigint
 
 log = logging.getLogger(__name__)
 
@@ -269,7 +270,7 @@ def work(
         if options.limit:
             total = min(total, options.limit)
         if workers > 0:
-            pool = mp.get_context("spawn").Pool(workers)
+            pool = mp.get_context("spawn").Pool(workers, initializer=ignore_sigint)
         bar = tqdm(
             total=total,
             desc=f"load run {run_id}",

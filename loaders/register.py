@@ -120,6 +120,23 @@ def write_rows(
     upsert(conn, [artifact], "update")
 
 
+def unregistered(dsn: str, files: list[Path]) -> list[Path]:
+    """The files that no caom2.Artifact names yet: one query instead of reading every header
+    again, so that a second `caomai demo` skips what the first registered."""
+    from caomai_db.database import connect
+
+    uris = [Path(f).resolve().as_uri() for f in files]
+    with connect(dsn, vector=False) as conn:
+        known = {
+            r[0]
+            for r in conn.execute(
+                "SELECT uri FROM caom2.artifact WHERE uri = ANY(%s)", (uris,)
+            ).fetchall()
+        }
+        conn.rollback()
+    return [f for f, uri in zip(files, uris, strict=True) if uri not in known]
+
+
 def register_paths(
     dsn: str,
     paths: list[Path],

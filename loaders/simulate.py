@@ -169,6 +169,7 @@ def simulate_archive(
     workers: int | None = None,
     progress: bool = True,
     say: Callable[[str], None] | None = None,
+    part: tuple[int, int] | None = None,
 ) -> Path:
     """Render ``exposures`` exposures under ``out``; return the path of truth/exposures.csv.
 
@@ -176,6 +177,13 @@ def simulate_archive(
     classes (see ``parse_classes``). ``workers`` defaults to the cores this process may use.
     With ``progress``, the rendering speed is reported through ``say`` (the CLI prints it;
     default: the log), never printed here.
+
+    ``part=(first, stop)`` renders only exposures ``first <= i < stop`` of the archive of
+    ``exposures`` (so that the demo can work on one half while the other renders); their
+    truth goes to ``truth/parts/``, and when the parts cover the whole archive they are
+    joined into the same truth files, byte for byte, as one run over everything writes
+    (every exposure depends only on the seed, its index and its class, and the classes are
+    drawn for the whole archive). Returns the path of the part's exposures.csv.
     """
     from tqdm import tqdm
 
@@ -193,11 +201,19 @@ def simulate_archive(
     out = Path(out).resolve()
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "truth").mkdir(parents=True, exist_ok=True)
-    tasks = [Task(str(out), seed, i, labels[i], geo.ccds, geo.nx, geo.ny) for i in range(exposures)]
-    workers = max(1, min(workers or available_cores(), exposures))
+    _forget_other_sizes(out, exposures)
+    first, stop = part or (0, exposures)
+    if not 0 <= first < stop <= exposures:
+        raise UsageError(f"part {first}-{stop} is not inside 0-{exposures}")
+    indices = range(first, stop)
+    tasks = [Task(str(out), seed, i, labels[i], geo.ccds, geo.nx, geo.ny) for i in indices]
+    workers = max(1, min(workers or available_cores(), len(tasks)))
 
-    exp_path = out / "truth" / "exposures.csv"
-    obj_path = out / "truth" / "objects.csv"
+    if part is None:
+        exp_path, obj_path = out / "truth" / "exposures.csv", out / "truth" / "objects.csv"
+    else:
+        exp_path, obj_path = part_paths(out, exposures, first, stop)
+        exp_path.parent.mkdir(parents=True, exist_ok=True)
     exp_tmp, obj_tmp = exp_path.with_suffix(".csv.part"), obj_path.with_suffix(".csv.part")
     t0 = time.perf_counter()
     n_objects = 0
@@ -212,7 +228,7 @@ def simulate_archive(
         results = pool.imap(render_exposure, tasks) if pool else map(render_exposure, tasks)
         bar = tqdm(
             results,
-            total=exposures,
+            total=len(tasks),
             unit="exp",
             desc="rendering",
             disable=not progress,
@@ -233,6 +249,12 @@ def simulate_archive(
     os.replace(exp_tmp, exp_path)
     os.replace(obj_tmp, obj_path)
     elapsed = time.perf_counter() - t0
+    if progress:
+        mpix = geo.megapixels * len(tasks)
+        (say or log.info)(
+            f"rendered {len(tasks)} exposures ({mpix:.0f} Mpix, {n_objects} objects) in "
+            f"{elapsed:.1f} s on {workers} worker(s): {elapsed / mpix * workers:.3f} s/Mpix per core"
+        )
     meta = dict(
         generator="caomai simulate",
         exposures=exposures,
@@ -244,14 +266,68 @@ def simulate_archive(
         pixel_scale_arcsec=0.187,
         exposure_id_format="sim{seed:04d}-{index:05d}",
     )
-    (out / "truth" / "archive.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-    if progress:
-        mpix = geo.megapixels * exposures
-        (say or log.info)(
-            f"rendered {exposures} exposures ({mpix:.0f} Mpix, {n_objects} objects) in "
-            f"{elapsed:.1f} s on {workers} worker(s): {elapsed / mpix * workers:.3f} s/Mpix per core"
-        )
+    if part is None or join_parts(out, exposures):
+        archive_json = out / "truth" / "archive.json"
+        archive_json.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return exp_path
+
+
+def part_paths(out: Path, exposures: int, first: int, stop: int) -> tuple[Path, Path]:
+    """Where the truth of exposures ``first <= i < stop`` goes (exposures, objects)."""
+    stem = parts_dir(out, exposures) / f"{first:05d}-{stop:05d}"
+    return stem.with_suffix(".exposures.csv"), stem.with_suffix(".objects.csv")
+
+
+def parts_dir(out: Path, exposures: int) -> Path:
+    """The parts of an archive of ``exposures`` (the classes depend on the size)."""
+    return Path(out) / "truth" / f"parts-of-{exposures}"
+
+
+def rendered_parts(out: Path, exposures: int) -> list[tuple[int, int]]:
+    """The parts of an archive of ``exposures`` whose truth is written, in order."""
+    found = []
+    for f in parts_dir(out, exposures).glob("*-*.exposures.csv"):
+        first, _, stop = f.name.split(".")[0].partition("-")
+        found.append((int(first), int(stop)))
+    return sorted(found)
+
+
+def _forget_other_sizes(out: Path, exposures: int) -> None:
+    """Drop the truth of an archive of another size in ``out``: its files are about to be
+    overwritten, so its manifest and parts would describe files that are no longer there."""
+    import shutil
+
+    for folder in (out / "truth").glob("parts-of-*"):
+        if folder != parts_dir(out, exposures):
+            shutil.rmtree(folder, ignore_errors=True)
+    manifest = out / "truth" / "exposures.csv"
+    if manifest.exists():
+        with manifest.open(newline="") as f:
+            rows = sum(1 for _ in csv.DictReader(f))
+        if rows != exposures:
+            manifest.unlink()
+
+
+def join_parts(out: Path, exposures: int) -> bool:
+    """Join the parts into truth/exposures.csv and objects.csv when they cover 0..exposures
+    one after the other (headers once, rows in order: the bytes of one whole run); True when
+    joined."""
+    parts = rendered_parts(out, exposures)
+    bounds = [0] + [stop for _, stop in parts]
+    if not parts or [first for first, _ in parts] != bounds[:-1] or bounds[-1] != exposures:
+        return False
+    for kind, index in (("exposures", 0), ("objects", 1)):
+        final = Path(out) / "truth" / f"{kind}.csv"
+        tmp = final.with_suffix(".csv.part")
+        with tmp.open("wb") as dst:
+            for n, (first, stop) in enumerate(parts):
+                with part_paths(out, exposures, first, stop)[index].open("rb") as src:
+                    header = src.readline()
+                    if n == 0:
+                        dst.write(header)
+                    dst.write(src.read())
+        os.replace(tmp, final)
+    return True
 
 
 def available_cores() -> int:
@@ -259,6 +335,15 @@ def available_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
         return os.cpu_count() or 1
+
+
+def ignore_sigint() -> None:
+    """In a pool's worker: Ctrl-C reaches the whole process group, and the parent, not the
+    worker, decides what it means (it terminates its pool); a worker would only print a
+    traceback."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class _pool:
@@ -271,7 +356,7 @@ class _pool:
     def __enter__(self) -> mp.pool.Pool | None:
         if self.workers > 1:
             method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-            self.pool = mp.get_context(method).Pool(self.workers)
+            self.pool = mp.get_context(method).Pool(self.workers, initializer=ignore_sigint)
         return self.pool
 
     def __exit__(self, *exc: object) -> None:

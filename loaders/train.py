@@ -47,6 +47,7 @@ from .images import ImageError, read_images
 from .maps import Map1, Map2
 from .objects import file_objects
 from .selection import PlaneFile, select_planes
+from .simulate import ignore_sigint
 from .som import SOM
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ def _pool_map(func, jobs: list, workers: int) -> Iterator:
         return
     # spawn: the parent may hold torch/OpenMP threads, which forked children must not inherit
     ctx = mp.get_context("spawn")
-    with ctx.Pool(workers) as pool:
+    with ctx.Pool(workers, initializer=ignore_sigint) as pool:
         yield from pool.imap_unordered(func, jobs, chunksize=1)
 
 
@@ -542,6 +543,31 @@ def _public(chosen: list[PlaneFile]) -> tuple[list[PlaneFile], int]:
     """The public planes of a selection, and how many proprietary ones were left out."""
     public = [p for p in chosen if p.public]
     return public, len(chosen) - len(public)
+
+
+def place_all_on_map2(settings: Settings, name: str) -> int:
+    """Place every fingerprint of Map 2 ``name``'s Map 1 on it again, in one batch, as
+    ``train_map2`` placed them: the demo loads its held-out half after Map 2 exists, and a
+    node computed one plane at a time could differ in the last bit of a near tie from the
+    batch's. Returns the fingerprints placed."""
+    dsn = database.resolve_dsn(settings)
+    with database.connect(dsn) as conn:
+        row = modelstore.get_model(conn, name)
+        rows = conn.execute(
+            "SELECT f.planeid, f.fp FROM caomai.fingerprint AS f WHERE f.model_id = %s"
+            " ORDER BY f.planeid",
+            (row.parent_id,),
+        ).fetchall()
+        conn.rollback()
+        if not rows:
+            return 0
+        map2 = Map2.from_payload(modelstore.load_payload(settings, row))
+        fps = np.stack([np.asarray(r[1].to_numpy(), np.float32) for r in rows])
+        nodes, dist = map2.assign(fps)
+        with conn.transaction():
+            return place_fingerprints(
+                conn, row.parent_id, row.model_id, [r[0] for r in rows], nodes, dist
+            )
 
 
 def place_fingerprints(

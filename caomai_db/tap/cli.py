@@ -12,15 +12,37 @@ from ..paths import TAP_SCHEMA_DIR
 DACHS_DIR = TAP_SCHEMA_DIR / "dachs"
 
 
-def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+def serve(
+    settings: Settings,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    base_url: str | None = None,
+    job_workers: int = 2,
+    log_level: str = "info",
+) -> None:
+    """Serve the TAP service and the web page until Ctrl-C or SIGTERM; `caomai serve` and
+    `caomai demo` both end here. uvicorn shuts down gracefully, then raises the signal again:
+    Ctrl-C comes back as KeyboardInterrupt, for the caller to end as it likes."""
     import uvicorn
 
     from .app import create_app
 
-    app = create_app(settings, base_url=args.base_url, workers=args.job_workers)
+    app = create_app(settings, base_url=base_url, workers=job_workers)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, workers=1)
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     base = args.base_url or f"http://{args.host}:{args.port}/tap"
     print(f"caomai TAP service at {base}  (stop with Ctrl-C)", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, workers=1)
+    serve(
+        settings,
+        host=args.host,
+        port=args.port,
+        base_url=args.base_url,
+        job_workers=args.job_workers,
+        log_level=args.log_level,
+    )
     return 0
 
 
