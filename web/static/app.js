@@ -11,7 +11,7 @@ const state = {
   maps: {},                            // map -> {model, nodes}
   marks: { map1: new Map(), map2: new Map() },
   nodeCache: new Map(),                // "map/node" -> node JSON
-  mode: { kind: "plain" },             // plain | similar {refs} | node {ref, radius} | group {ids} | upload {adql}
+  mode: { kind: "plain" },             // plain | similar {refs} | node {ref, radius} | group {ids}
   rows: [],                            // current result records
   checked: new Set(),                  // publisherIDs
   upload: null,
@@ -140,7 +140,7 @@ function toggleMark(map, node) {
   else if (now === "in") state.marks[map].set(node, "out");
   else state.marks[map].delete(node);
   colourMaps();
-  if (state.mode.kind === "group" || state.mode.kind === "upload") state.mode = { kind: "plain" };
+  if (state.mode.kind === "group") state.mode = { kind: "plain" };
   scheduleRun();
 }
 
@@ -154,7 +154,6 @@ function currentQuery() {
   const f = filters();
   const top = Number(f.top) || 100;
   const m = state.mode;
-  if (m.kind === "upload") return m.adql;
   return buildQuery({
     marks: state.marks,
     filters: f,
@@ -333,7 +332,9 @@ async function upload(ev) {
     <ol class="similar">${data.similar.map((s) => `<li data-id="${escapeHtml(s.publisherID)}">
       <img src="/preview/plane/${encodeURIComponent(s.publisherID)}" alt="" onerror="this.remove()">
       ${escapeHtml(s.publisherID)} <span class="sim">${s.sim.toFixed(4)}</span></li>`).join("")}</ol>`;
-  state.mode = { kind: "upload", adql: data.adql };
+  // the result list: the same similarity (the explicit fingerprint as the reference) with the
+  // page's metadata columns, marks and fields, so the upload can be refined like any result
+  state.mode = { kind: "similar", refs: [`[${data.fp.join(",")}]`] };
   run();
 }
 

@@ -1,9 +1,15 @@
-// Footprints of the results on the sky, drawn on a canvas in a gnomonic projection around
-// their mean centre (RA grows to the left). No tiles and no network: it works offline.
+// Footprints of the results on the sky, drawn on a canvas around their mean centre (RA grows to
+// the left): gnomonic for a field of a few degrees, plate carree (RA scaled by cos Dec) when the
+// results spread wider, where the gnomonic one blows up. No tiles, no network: works offline.
 
 const RAD = Math.PI / 180;
 
-function project(ra, dec, ra0, dec0) {
+function plate(ra, dec, ra0, dec0) {
+  const a = ((ra - ra0 + 540) % 360) - 180;
+  return [-a * Math.cos(dec0 * RAD), dec - dec0];
+}
+
+function gnomonic(ra, dec, ra0, dec0) {
   const a = (ra - ra0) * RAD, d = dec * RAD, d0 = dec0 * RAD;
   const cosc = Math.sin(d0) * Math.sin(d) + Math.cos(d0) * Math.cos(d) * Math.cos(a);
   return [
@@ -31,19 +37,25 @@ export function drawFootprints(canvas, polygons) {
     x += Math.cos(p.vertices[i] * RAD); y += Math.sin(p.vertices[i] * RAD); dsum += p.vertices[i + 1]; n++;
   }
   const ra0 = (Math.atan2(y, x) / RAD + 360) % 360, dec0 = dsum / n;
+  const wide = valid.some((p) => {
+    for (let i = 0; i < p.vertices.length; i += 2) {
+      const [u, v] = plate(p.vertices[i], p.vertices[i + 1], ra0, dec0);
+      if (Math.hypot(u, v) > 20) return true;
+    }
+    return false;
+  });
+  const project = wide ? plate : gnomonic;
   const proj = valid.map((p) => {
     const pts = [];
     for (let i = 0; i < p.vertices.length; i += 2) pts.push(project(p.vertices[i], p.vertices[i + 1], ra0, dec0));
     return { ...p, pts };
   });
   const all = proj.flatMap((p) => p.pts);
-  const span = Math.max(
-    Math.max(...all.map((q) => q[0])) - Math.min(...all.map((q) => q[0])),
-    Math.max(...all.map((q) => q[1])) - Math.min(...all.map((q) => q[1])),
-    1e-3,
-  ) * 1.15;
+  const us = all.map((q) => q[0]), vs = all.map((q) => q[1]);
+  const [u0, u1, v0, v1] = [Math.min(...us), Math.max(...us), Math.min(...vs), Math.max(...vs)];
+  const span = Math.max(u1 - u0, v1 - v0, 1e-3) * 1.15;
   const scale = Math.min(W, H) / span;
-  const toPx = ([u, v]) => [W / 2 - u * scale, H / 2 - v * scale];
+  const toPx = ([u, v]) => [W / 2 - (u - (u0 + u1) / 2) * scale, H / 2 - (v - (v0 + v1) / 2) * scale];
   ctx.lineWidth = 1;
   for (const p of proj) {
     ctx.beginPath();
@@ -55,5 +67,5 @@ export function drawFootprints(canvas, polygons) {
     ctx.stroke();
   }
   ctx.fillStyle = "#cde";
-  ctx.fillText(`centre RA ${ra0.toFixed(3)}°, Dec ${dec0.toFixed(3)}°; field ${span.toFixed(3)}°`, 8, H - 8);
+  ctx.fillText(`centre RA ${ra0.toFixed(3)}°, Dec ${dec0.toFixed(3)}°; field ${span.toFixed(2)}°${wide ? " (plate carrée)" : ""}`, 8, H - 8);
 }
