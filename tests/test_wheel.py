@@ -186,11 +186,12 @@ def test_installed_caomai_migrates_serves_and_runs_a_demo(installed: Installed) 
         server.terminate()
         server.wait(timeout=30)
 
-    # the smallest demo that goes through every step (tests/test_demo.py's sizes)
+    # the smallest demo that goes through every step (tests/test_demo.py's sizes), as a run
+    # that ends (a plain `caomai demo` serves until Ctrl-C)
     demo = installed.caomai(
         "demo",
         *("--exposures", "12", "--cutouts", "300", "--epochs", "1", "--max-objects", "60"),
-        *("--workers", "1", "--no-progress"),
+        *("--workers", "1", "--no-progress", "--no-serve"),
         timeout=300,
     )
     assert demo.returncode == 0, demo.stdout[-2000:] + demo.stderr[-2000:]
