@@ -27,6 +27,9 @@ UWS_ROLE = "caomai_uws"
 GRID_ROWS = 20
 GRID_COLS = 20
 N_NODES = GRID_ROWS * GRID_COLS
+#: length of caomai.fingerprint.image_vec: the 400 values of fp, then 16 image statistics
+#: (the layout is loaders/image_vector.py's, which checks it against this)
+IMAGE_VEC_DIM = N_NODES + 16
 #: Similarity queries whose filter leaves at most this many rows (planner estimate) are
 #: answered exactly. At 1M rows on 2 cores the exact plan costs ~6-8 us per surviving row
 #: (10k rows: 60-80 ms) and the HNSW plan 40-140 ms whatever the filter: they cross near

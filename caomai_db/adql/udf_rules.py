@@ -85,14 +85,20 @@ class UdfRules:
                 " '100-105' count as one)"
             )
 
-    def _fp_column(self, node: ast.Node, udf: udfs.UDF, scope: Scope) -> str | None:
-        """Check the first argument of fp_similar; returns the alias of its table."""
+    def _fp_column(
+        self, node: ast.Node, udf: udfs.UDF, scope: Scope
+    ) -> tuple[str | None, str | None]:
+        """Check the first argument of fp_similar; returns the alias of its table and which
+        vector column it is ('fp' or 'image_vec'; None when the name cannot tell, e.g. a
+        subquery's column under another name: then the SQL function tells it by length)."""
         if not isinstance(node, ast.ColumnRef):
             raise ADQLError(
-                f"{udf.name}: the first argument must be a fingerprint column such as f.fp"
-                f" (caomai.fingerprint.fp), got {_describe(node)}"
+                f"{udf.name}: the first argument must be a fingerprint column of"
+                f" caomai.fingerprint ({udfs.VECTOR_COLUMNS_DOC}), got {_describe(node)}"
             )
         names = [f.sval if isinstance(f, ast.String) else None for f in node.fields]
+        named = (names[-1] or "").lower()
+        which = named if named in udfs.VECTOR_COLUMNS else None
         candidates: list[Ref] = []
         if len(names) == 1:
             candidates = [
@@ -105,48 +111,52 @@ class UdfRules:
             candidates = [ref] if ref is not None else []
         for ref in candidates:
             if ref.table is None:
-                return ref.alias
+                return ref.alias, which
             col = ref.table.column(names[-1])
             if col is not None:
                 if col.type_oid != self.catalog.vector_oid:
                     raise ADQLError(
-                        f"{udf.name}: the first argument must be a fingerprint column such as"
-                        f" f.fp (caomai.fingerprint.fp); {ref.table.name}.{col.name} is not one"
+                        f"{udf.name}: the first argument must be a fingerprint column of"
+                        f" caomai.fingerprint ({udfs.VECTOR_COLUMNS_DOC});"
+                        f" {ref.table.name}.{col.name} is not one"
                     )
-                return ref.alias
-        return None
+                return ref.alias, which
+        return None, which
 
     def similarity(self, node: ast.FuncCall, scope: Scope) -> ast.Node:
         """fp_similar as a value: 1 - cosine distance to the reference computed once."""
         udf = udfs.BY_NAME["fp_similar"]
         fp, ref = self._args(node, udf)
-        self._fp_column(fp, udf, scope)
+        _, column = self._fp_column(fp, udf, scope)
         ref_value = self._text_arg(ref, udf, udf.params[1])
         if ref_value is not None:
             self._check_ref(udf, ref_value, node_list=False)
         fp = self.expr(fp, scope)
-        if ref_value is None:
+        if ref_value is None or column is None:
             return _expr_template("caomai.fp_similar($1, $2)", fp, self.expr(ref, scope))
-        self.checks.append(("SELECT caomai.ref_vector(%s) IS NOT NULL", (ref_value,)))
+        self.checks.append(("SELECT caomai.ref_vector(%s, %s) IS NOT NULL", (ref_value, column)))
         return _expr_template(
             "greatest(0.0::float8, least(1.0::float8, 1.0::float8 - ($1 <=> "
-            f"(SELECT caomai.ref_vector({_literal_sql(ref_value)})))))",
+            f"(SELECT caomai.ref_vector({_literal_sql(ref_value)}, '{column}')))))",
             fp,
         )
 
     def distance(self, node: ast.FuncCall, scope: Scope) -> tuple[ast.Node | None, str | None]:
-        """``fp <=> (SELECT caomai.ref_vector(ref))`` for a literal reference, else None."""
+        """``col <=> (SELECT caomai.ref_vector(ref, col))`` for a literal reference on a named
+        vector column (fp or image_vec), else None."""
         udf = udfs.BY_NAME["fp_similar"]
         fp, ref = self._args(node, udf)
-        alias = self._fp_column(fp, udf, scope)
+        alias, column = self._fp_column(fp, udf, scope)
         ref_value = self._text_arg(ref, udf, udf.params[1])
-        if ref_value is None:
+        if ref_value is None or column is None:
             return None, None
         self._check_ref(udf, ref_value, node_list=False)
-        self.checks.append(("SELECT caomai.ref_vector(%s) IS NOT NULL", (ref_value,)))
+        self.checks.append(("SELECT caomai.ref_vector(%s, %s) IS NOT NULL", (ref_value, column)))
         fp = self.expr(copy.deepcopy(fp), scope)
         return (
-            _expr_template(f"$1 <=> (SELECT caomai.ref_vector({_literal_sql(ref_value)}))", fp),
+            _expr_template(
+                f"$1 <=> (SELECT caomai.ref_vector({_literal_sql(ref_value)}, '{column}'))", fp
+            ),
             alias,
         )
 
@@ -163,10 +173,14 @@ class UdfRules:
         t = _number(other)
         if udf is None or udf.rewrite != "similarity" or t is None or not 0.0 <= t <= 1.0:
             return None
+        if t == 0.0 and op in (">=", "<"):
+            # sim is clamped at 0 and an image vector's cosine distance can pass 1: sim >= 0
+            # holds for every row, d <= 1 does not; leave these two to the value itself
+            return None
         distance, _ = self.distance(fn, scope)
         if distance is None:
             return None
-        # sim = 1 - d on [0, 1] for the non-negative fingerprints: sim > t <=> d < 1 - t
+        # sim = max(0, 1 - d) with d in [0, 2]: for 0 <= t <= 1, sim > t <=> d < 1 - t
         return _expr_template(f"$1 {flip[op]} {1.0 - t!r}::float8", distance)
 
     def node_set(

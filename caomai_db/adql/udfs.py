@@ -118,10 +118,17 @@ class UDF:
         return out
 
 
+#: the vector columns of caomai.fingerprint fp_similar compares (sql: caomai.vector_column)
+VECTOR_COLUMNS = ("fp", "image_vec")
+VECTOR_COLUMNS_DOC = "f.fp, the 400-value fingerprint, or f.image_vec, the 416-value image vector"
+
 REF_DOC = (
     "ref is a string literal: an image (its publisherID, caom: plane URI or planeID), several "
-    "images separated by | (their mean fingerprint), or an explicit fingerprint "
-    "'[v1, ..., v400]' of non-negative numbers."
+    "images separated by | (their mean vector), or an explicit vector of the column's length: "
+    "a fingerprint '[v1, ..., v400]' of non-negative numbers, an image vector "
+    "'[v1, ..., v416]'. An image stands for the same column of its row: fp_similar(f.fp, ref) "
+    "compares fingerprints (object kinds), fp_similar(f.image_vec, ref) image vectors (object "
+    "kinds plus sky, depth and PSF: images alike as images)."
 )
 
 UDFS: tuple[UDF, ...] = (
@@ -129,11 +136,11 @@ UDFS: tuple[UDF, ...] = (
         name="fp_similar",
         params=(
             # TAPRegExt forms know no arrays (adql-lib, TOPCAT's parser, rejects REAL[400]):
-            # the column is the 400-float fingerprint caomai.fingerprint.fp
+            # the column is caomai.fingerprint.fp (400 floats) or .image_vec (416)
             Param(
                 "fp",
                 "REAL",
-                "fingerprint column (caomai.fingerprint.fp, 400 floats)",
+                "vector column (caomai.fingerprint.fp, 400 floats, or image_vec, 416 floats)",
                 "column",
                 # pgvector's column, and real[] for services that publish fingerprints so
                 ("@vector@.vector", "real[]"),
@@ -143,18 +150,21 @@ UDFS: tuple[UDF, ...] = (
         returns="DOUBLE",
         sql_function="caomai.fp_similar",
         description=(
-            "Cosine similarity in [0, 1] of the fingerprint column fp to the reference ref. "
+            "Cosine similarity in [0, 1] of the vector column fp (f.fp or f.image_vec of "
+            "caomai.fingerprint) to the reference ref. "
             + REF_DOC
-            + " ORDER BY fp_similar(...) DESC uses the vector index; a reference that names "
-            "no public image is an error."
+            + " ORDER BY fp_similar(...) DESC uses the column's vector index; a reference that "
+            "names no public image (or one without an image vector, loaded before they "
+            "existed) is an error."
         ),
         rewrite="similarity",
         rewrite_doc=(
-            "the reference vector is computed once (a scalar subquery); the value becomes "
-            "1 - (fp <=> ref) clamped to [0, 1]; `ORDER BY fp_similar(...) DESC` (also through "
-            "a select-list alias or position) becomes `ORDER BY fp <=> ref`, which the HNSW "
-            "index answers, or an exact scan of the rows a selective filter leaves; "
-            "`fp_similar(...) > t` becomes the distance bound `fp <=> ref < 1 - t`"
+            "the reference vector is computed once (a scalar subquery) from the same column "
+            "(fp or image_vec); the value becomes 1 - (col <=> ref) clamped to [0, 1]; "
+            "`ORDER BY fp_similar(...) DESC` (also through a select-list alias or position) "
+            "becomes `ORDER BY col <=> ref`, which the column's HNSW index answers, or an exact "
+            "scan of the rows a selective filter leaves; `fp_similar(...) > t` becomes the "
+            "distance bound `col <=> ref < 1 - t`"
         ),
         ucd="stat.correlation",
     ),

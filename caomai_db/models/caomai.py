@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from pgvector.sqlalchemy import Vector
 from sqlalchemy.dialects import postgresql as pg
 
-from ..config import N_NODES
+from ..config import IMAGE_VEC_DIM, N_NODES
 from .columns import (
     caomai_metadata,
     col,
@@ -195,6 +195,17 @@ fingerprint = table(
         ucd="stat.histogram",
     ),
     col(
+        "image_vec",
+        Vector(IMAGE_VEC_DIM),
+        "image vector: what makes two images alike as images, L2-normalised for cosine"
+        " similarity (fp_similar(f.image_vec, ref)): the fingerprint fp (values 1-400), then"
+        f" {IMAGE_VEC_DIM - N_NODES} image statistics on fixed scales (sky level and rate,"
+        " detection density, signal-to-noise quantiles, PSF size, shape and profile of"
+        " star-like objects, saturation, background structure; loaders/image_vector.py)."
+        " NULL for images loaded before it existed until they are loaded again",
+        ucd="meta.code;stat.fit",
+    ),
+    col(
         "counts",
         pg.ARRAY(sa.Integer),
         "raw counts of the sampled objects per Map-1 node (400 values)",
@@ -263,6 +274,14 @@ sa.Index(
     postgresql_using="hnsw",
     postgresql_with={"m": 16, "ef_construction": 64},
     postgresql_ops={"fp": "vector_cosine_ops"},
+)
+# ORDER BY fp_similar(f.image_vec, ref) DESC, as for fp (0007)
+sa.Index(
+    "ix_fingerprint_image_vec_hnsw",
+    fingerprint.c.image_vec,
+    postgresql_using="hnsw",
+    postgresql_with={"m": 16, "ef_construction": 64},
+    postgresql_ops={"image_vec": "vector_cosine_ops"},
 )
 
 #: Hash partitions of object_annotation (by planeID, the key Citus would distribute on).

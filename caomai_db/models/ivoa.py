@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
-from ..config import N_NODES
+from ..config import IMAGE_VEC_DIM, N_NODES
 from .columns import (
     TIMESTAMP,
     col,
@@ -384,6 +384,15 @@ fingerprint_real = table(
         sa.REAL,
         "distance of the fingerprint to its Map-2 node",
         ucd="stat.fit.residual",
+    ),
+    col(
+        "image_vec",
+        pg.ARRAY(sa.REAL),
+        f"image vector as a {IMAGE_VEC_DIM}-element float array (L2-normalised): the"
+        " fingerprint, then image statistics (sky, depth, PSF); NULL for images loaded before"
+        " it existed",
+        ucd="meta.code;stat.fit",
+        arraysize=str(IMAGE_VEC_DIM),
     ),
     table_type="view",
     published=False,

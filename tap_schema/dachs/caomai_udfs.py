@@ -73,7 +73,7 @@ def _fp_similar(args):
 adql.userFunction(
     'gavo_fp_similar',
     '(fp REAL, ref VARCHAR) -> DOUBLE',
-    "Cosine similarity in [0, 1] of the fingerprint column fp to the reference ref. ref is a string literal: an image (its publisherID, caom: plane URI or planeID), several images separated by | (their mean fingerprint), or an explicit fingerprint '[v1, ..., v400]' of non-negative numbers. ORDER BY fp_similar(...) DESC uses the vector index; a reference that names no public image is an error.",
+    "Cosine similarity in [0, 1] of the vector column fp (f.fp or f.image_vec of caomai.fingerprint) to the reference ref. ref is a string literal: an image (its publisherID, caom: plane URI or planeID), several images separated by | (their mean vector), or an explicit vector of the column's length: a fingerprint '[v1, ..., v400]' of non-negative numbers, an image vector '[v1, ..., v416]'. An image stands for the same column of its row: fp_similar(f.fp, ref) compares fingerprints (object kinds), fp_similar(f.image_vec, ref) image vectors (object kinds plus sky, depth and PSF: images alike as images). ORDER BY fp_similar(...) DESC uses the column's vector index; a reference that names no public image (or one without an image vector, loaded before they existed) is an error.",
     'double precision',
     ucd='stat.correlation',
     polymorphism=[],

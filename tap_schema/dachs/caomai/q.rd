@@ -32,6 +32,8 @@
       description="node of the image on Map 2 (0..399)"/>
     <column name="map2_distance" type="real" ucd="stat.fit.residual"
       description="distance of the fingerprint to its Map-2 node"/>
+    <column name="image_vec" type="real[]" ucd="meta.code;stat.fit"
+      description="image vector as a 416-element float array (L2-normalised): the fingerprint, then image statistics (sky, depth, PSF); NULL for images loaded before it existed"/>
   </table>
 
 </resource>
