@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from . import fingerprint as fpmod
+from . import image_vector as ivmod
 from . import previews as previews_mod
 from .detect import DetectionError, DetectParams
 from .images import ImageError
@@ -32,6 +33,8 @@ class PlaneResult:
     distances: np.ndarray
     counts: np.ndarray
     fp: np.ndarray
+    image_vec: np.ndarray | None = None
+    """The plane's image vector (``image_vector.py``): fp plus sky, depth and PSF figures."""
     map2_node: int | None = None
     map2_distance: float | None = None
     encode_s: float = 0.0
@@ -87,10 +90,14 @@ def finish_plane(
         map1.som.cols,
         pixels=fo.pixels,
     )
-    result = PlaneResult(fo, nodes, dist, counts, fp, encode_s=encode_s)
+    stats = ivmod.statistics(fo.sky, fo.columns, fo.n_detected, fo.pixels)
+    image_vec = ivmod.image_vector(fp, stats)
+    result = PlaneResult(fo, nodes, dist, counts, fp, image_vec, encode_s=encode_s)
     if previews:
         result.cutouts = previews_mod.cutout_pngs(fo.cutouts, nodes, dist)
     if map2 is not None:
-        node2, dist2 = map2.assign(fp[None, :])
+        # Map 2 says which vector it was trained on (old model files: the fingerprint)
+        x = image_vec if map2.input == "image_vec" else fp
+        node2, dist2 = map2.assign(x[None, :])
         result.map2_node, result.map2_distance = int(node2[0]), float(dist2[0])
     return result

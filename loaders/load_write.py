@@ -116,12 +116,12 @@ def write_plane(
                 )
         conn.execute(
             "INSERT INTO caomai.fingerprint (planeid, model_id, publisherid, metarelease,"
-            " metareadgroups, fp, counts, n_detected, n_sampled, map2_model_id, map2_node,"
-            " map2_distance, computed_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())"
+            " metareadgroups, fp, image_vec, counts, n_detected, n_sampled, map2_model_id,"
+            " map2_node, map2_distance, computed_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())"
             " ON CONFLICT (planeid, model_id) DO UPDATE SET publisherid = EXCLUDED.publisherid,"
             " metarelease = EXCLUDED.metarelease, metareadgroups = EXCLUDED.metareadgroups,"
-            " fp = EXCLUDED.fp, counts = EXCLUDED.counts, n_detected = EXCLUDED.n_detected,"
+            " fp = EXCLUDED.fp, image_vec = EXCLUDED.image_vec, counts = EXCLUDED.counts, n_detected = EXCLUDED.n_detected,"
             " n_sampled = EXCLUDED.n_sampled, map2_model_id = EXCLUDED.map2_model_id,"
             " map2_node = EXCLUDED.map2_node, map2_distance = EXCLUDED.map2_distance,"
             " computed_at = now()",
@@ -132,6 +132,7 @@ def write_plane(
                 job.metarelease,
                 job.metareadgroups,
                 result.fp,
+                result.image_vec,
                 [int(c) for c in result.counts],
                 fo.n_detected,
                 fo.n_sampled,

@@ -136,12 +136,20 @@ class Map1:
         )
 
 
+#: what Map 2 may be trained on: the image vector (now), or the fingerprint alone (model
+#: files from before the image vector, and ``caomai train map2 --input fp``)
+MAP2_INPUTS = ("image_vec", "fp")
+
+
 @dataclass
 class Map2:
     som: SOM
+    #: the column of caomai.fingerprint it places: "image_vec" or "fp"
+    input: str = "image_vec"
 
-    def assign(self, fps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return self.som.assign(np.asarray(fps, np.float32))
+    def assign(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Nodes and distances of rows of the vector named by ``input``."""
+        return self.som.assign(np.asarray(vectors, np.float32))
 
     def payload(self, parent_name: str, parent_checksum: str | None) -> dict[str, Any]:
         return {
@@ -153,6 +161,7 @@ class Map2:
                 "codebook": torch.from_numpy(self.som.codebook),
             },
             "parent": {"name": parent_name, "checksum": parent_checksum or ""},
+            "input": self.input,
         }
 
     @classmethod
@@ -166,4 +175,8 @@ class Map2:
                 f"the model was trained on shape features {feats.get('names')}, this caomai "
                 f"computes {list(shape.NAMES)}"
             )
-        return cls(SOM(int(som["rows"]), int(som["cols"]), som["codebook"].numpy()))
+        # files from before the image vector say nothing: they were trained on fp
+        which = payload.get("input", "fp")
+        if which not in MAP2_INPUTS:
+            raise UsageError(f"the Map-2 model was trained on {which!r}, not one of {MAP2_INPUTS}")
+        return cls(SOM(int(som["rows"]), int(som["cols"]), som["codebook"].numpy()), which)

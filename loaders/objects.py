@@ -26,7 +26,8 @@ from caomai_db.errors import NoObjectsError
 
 from . import cutouts, moments, previews
 from .detect import DetectionError, DetectParams, detect
-from .images import ImageError, read_images
+from .image_vector import SkyStats
+from .images import ImageError, primary_header, read_images
 
 #: Per-object columns of a FileObjects sample (besides the cutouts): sep's catalogue, then the
 #: adaptive moments of the cutout (``moments.NAMES``).
@@ -52,6 +53,8 @@ class FileObjects:
     preview: bytes | None = None
     """PNG of the whole file (``previews.Mosaic``), made here while the pixels are in memory;
     None when not asked for or when it could not be made (a note says why)."""
+    sky: dict[str, float | None] = field(default_factory=dict)
+    """The plane's sky figures for its image vector (``image_vector.SkyStats.to_dict``)."""
 
     @property
     def n_sampled(self) -> int:
@@ -81,6 +84,7 @@ def file_objects(
     keep_ext: list[str | None] = []
     # the sample's boxes in signal-to-noise units; moments and the stretch come once, at the end
     keep_snr = np.zeros((0, cutouts.SIZE, cutouts.SIZE), np.float32)
+    sky = SkyStats()
 
     t0 = time.perf_counter()
     images = read_images(Path(path))
@@ -111,6 +115,7 @@ def file_objects(
             t0 = time.perf_counter()
             t_detect += t0 - t1
             continue
+        sky.add(image, det)
         t2 = time.perf_counter()
         t_detect += t2 - t1
         n_here = int(det.extra.get("n_total", det.n))
@@ -164,6 +169,10 @@ def file_objects(
     if n_detected == 0 or len(keep_keys) == 0:
         why = "; ".join(notes) if notes else "no sources above the detection threshold"
         raise NoObjectsError(f"{Path(path).name}: nothing detected ({why})")
+    if sky.exptime is None:
+        t = primary_header(Path(path)).get("EXPTIME")
+        if isinstance(t, int | float) and t > 0:
+            sky.exptime = float(t)
     # a stable object order: by HDU, then position (object_id = row number)
     order = np.lexsort((keep_cols["x"], keep_cols["y"], keep_cols["extension"]))
     t2 = time.perf_counter()
@@ -189,4 +198,5 @@ def file_objects(
         notes=notes,
         timings={"read": t_read, "detect": t_detect, "cutout": t_cut, "preview": t_preview},
         preview=png,
+        sky=sky.to_dict(),
     )

@@ -1,0 +1,254 @@
+"""The image vector of a plane: what makes two images alike *as images* (DESIGN.md §1, issue 17).
+
+``fp`` is a histogram of object kinds and stays one (``has_object_node`` counts on it). Two
+images with the same object kinds can still differ in what a user means by "an image like
+this": a short or clouded exposure has little sky and few faint detections; bad seeing, bad
+focus and tracking change the stars' size, profile and elongation more plainly in a few
+per-image statistics than in where a few dozen stars fall among 400 nodes. The offline work
+in docs/experiments.md traced most of the gap between ``fp_similar`` (precision@10 0.86) and
+the simulator's truth ceiling (0.95) to exactly this image-level information.
+
+Layout (``DIM`` = 400 + ``len(NAMES)`` values, float32, L2-normalised for cosine):
+
+- values 0..399: the fingerprint ``fp`` as stored (unit length), times ``FP_WEIGHT``;
+- values 400..: the image statistics ``NAMES``, each through a fixed transform to about unit
+  spread around zero (``CENTER``, ``SCALE``, clipped at ``CLIP``), times ``STAT_WEIGHT`` and
+  its own ``EMPHASIS`` (0 for the statistics that did not help: see ``EMPHASIS``).
+
+Every constant is written here: a plane's vector depends on its own pixels only, never on
+other planes or on the archive it sits in (a vector loaded today compares with one loaded
+next year, and an uploaded image gets the same vector as a loaded one). A statistic that
+cannot be measured (no star-like object, no EXPTIME) is 0, the centre of its scale.
+
+The statistics (sky from sep's background mesh, per image, pixel-weighted over a mosaic;
+object figures over the plane's sampled objects, whose adaptive moments are measured anyway):
+
+- ``log_sky_e``: log10 of the sky level in electrons per pixel (GAIN, 1 if absent) - depth:
+  a short exposure has little sky, a clouded one a dim sky;
+- ``log_sky_rate``: log10 of sky electrons per pixel per second (EXPTIME; 0 if absent);
+- ``log_density``: log10 of detections per million valid pixels - depth and crowding;
+- ``log_snr_p50`` / ``log_snr_p90`` / ``log_snr_p99``: quantiles of the sampled objects' peak
+  signal-to-noise - how deep the brightest objects reach;
+- ``unmeasured``: share of sampled objects adaptive moments could not measure (noise peaks,
+  cosmic rays, blends: high on shallow images);
+- ``log_psf``: log of the PSF size - the 25th percentile of the adaptive sigma (pixels) of
+  star-like objects (S/N >= 10, measured, not saturated, sigma >= 1 px: not cosmic rays);
+- ``psf_spread``: log of the 75th over the 25th percentile of the same (focus, blends);
+- ``psf_e``: median ellipticity |e| of the star-like objects (tracking, wind shake);
+- ``psf_e_coherent``: length of their mean (e1, e2): a common elongation (tracking), not
+  random shapes;
+- ``psf_e_spread``: spread (interquartile range) of their |e|;
+- ``psf_rho4``: median fourth radial moment (2 for a Gaussian, lower for a donut);
+- ``log_saturated``: log10(1 + saturated sampled objects per Mpix) - bright stars, bleeds;
+- ``saturated_pixels``: log10 of the share of pixels at saturation (bleed trails);
+- ``background_structure``: log10(1 + the 5-95% range of the background mesh over the sky
+  noise) - gradients, scattered light, amplifier steps.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from caomai_db.config import IMAGE_VEC_DIM, N_NODES
+
+from .detect import FLAG_SATURATED, Detections
+from .images import ImageHDU
+
+NAMES = (
+    "log_sky_e",
+    "log_sky_rate",
+    "log_density",
+    "log_snr_p50",
+    "log_snr_p90",
+    "log_snr_p99",
+    "unmeasured",
+    "log_psf",
+    "psf_spread",
+    "psf_e",
+    "psf_e_coherent",
+    "psf_e_spread",
+    "psf_rho4",
+    "log_saturated",
+    "saturated_pixels",
+    "background_structure",
+)
+#: length of the vector: the fingerprint block, then the statistics
+DIM = N_NODES + len(NAMES)
+assert DIM == IMAGE_VEC_DIM, "caomai_db.config.IMAGE_VEC_DIM is the column's dimension"
+#: the fixed centre and spread of each statistic's transform: the median and the robust spread
+#: (interquartile range / 1.349) over the 300 training exposures of a MegaCam-like simulated
+#: archive (``caomai simulate --exposures 600 --seed 5``; docs/experiments.md, 2026-11-30),
+#: measured once and written here, so that no plane's vector depends on another's
+CENTER = {
+    "log_sky_e": 3.0,
+    "log_sky_rate": 0.6,
+    "log_density": 2.0,
+    "log_snr_p50": 0.76,
+    "log_snr_p90": 1.6,
+    "log_snr_p99": 2.4,
+    "unmeasured": 0.27,
+    "log_psf": 0.77,
+    "psf_spread": 0.54,
+    "psf_e": 0.16,
+    "psf_e_coherent": 0.07,
+    "psf_e_spread": 0.28,
+    "psf_rho4": 2.12,
+    "log_saturated": 0.0,
+    "saturated_pixels": -6.0,
+    "background_structure": 0.1,
+}
+SCALE = {
+    "log_sky_e": 0.5,
+    "log_sky_rate": 0.3,
+    "log_density": 0.2,
+    "log_snr_p50": 0.2,
+    "log_snr_p90": 0.25,
+    "log_snr_p99": 0.6,
+    "unmeasured": 0.13,
+    "log_psf": 0.4,
+    "psf_spread": 0.34,
+    "psf_e": 0.15,
+    "psf_e_coherent": 0.08,
+    "psf_e_spread": 0.11,
+    "psf_rho4": 0.14,
+    "log_saturated": 0.13,
+    "saturated_pixels": 1.7,
+    "background_structure": 0.05,
+}
+#: a statistic's transformed value is clipped to this many scales from the centre: one broken
+#: frame (a NaN-filled CCD, a saturated sky) must not swamp the fingerprint block
+CLIP = 4.0
+#: weight of the fingerprint block (unit length) and of a statistic (unit spread)
+FP_WEIGHT = 1.0
+STAT_WEIGHT = 0.1
+#: per-statistic factor on STAT_WEIGHT. Measured on the seed-5 archive (docs/experiments.md):
+#: only the background structure and the PSF's fourth moment raised fp_similar precision@10
+#: when added one at a time (chosen on the training exposures' queries); every other
+#: statistic, alone or together, lowered it on these 2-Mpix exposures. They stay in the layout
+#: with weight 0 (measured, not used) so that a later weighting keeps the column's shape.
+EMPHASIS: dict[str, float] = {
+    name: 1.0 if name in ("background_structure", "psf_rho4") else 0.0 for name in NAMES
+}
+#: the smallest PSF sigma (pixels) of a star-like object: cosmic rays are sharper
+MIN_STAR_SIGMA = 1.0
+#: the smallest peak signal-to-noise of a star-like object
+MIN_STAR_SNR = 10.0
+
+
+@dataclass
+class SkyStats:
+    """Pixel-level figures of a plane, summed over its images as they are detected."""
+
+    pixels: int = 0
+    sky_e: float = 0.0
+    """sum over images of (sky electrons per pixel x valid pixels)"""
+    structure: float = 0.0
+    """sum over images of (background range over noise x valid pixels)"""
+    saturated_pixels: int = 0
+    exptime: float | None = None
+    images: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, image: ImageHDU, det: Detections) -> None:
+        """Add one image's sky (sep's global background and mesh) and saturated pixels."""
+        n = int(np.count_nonzero(np.isfinite(det.data_sub)))
+        if n == 0:
+            return
+        gain = image.gain if image.gain and image.gain > 0 else 1.0
+        self.sky_e += max(det.background_level, 0.0) * gain * n
+        # every 7th pixel of the mesh is plenty for a 5-95% range of a smooth map
+        offset = det.back_offset.ravel()[::7]
+        lo, hi = np.percentile(offset, [5, 95])
+        self.structure += float(hi - lo) / max(det.background_rms, 1e-12) * n
+        if det.saturation is not None:
+            self.saturated_pixels += int(np.count_nonzero(image.data >= 0.999 * det.saturation))
+        if self.exptime is None:
+            t = image.header.get("EXPTIME")
+            if isinstance(t, int | float) and t > 0:
+                self.exptime = float(t)
+        self.pixels += n
+        self.images += 1
+
+    def to_dict(self) -> dict[str, float | None]:
+        p = max(self.pixels, 1)
+        return {
+            "sky_e": self.sky_e / p,
+            "structure": self.structure / p,
+            "saturated_share": self.saturated_pixels / p,
+            "exptime": self.exptime,
+        }
+
+
+def _q(values: np.ndarray, q: float) -> float:
+    return float(np.percentile(values, q)) if len(values) else float("nan")
+
+
+def statistics(
+    sky: dict[str, float | None], columns: dict[str, np.ndarray], n_detected: int, pixels: int
+) -> dict[str, float]:
+    """The raw statistics ``NAMES`` of one plane (NaN where not measurable)."""
+    sky_e = float(sky.get("sky_e") or 0.0)
+    exptime = sky.get("exptime")
+    snr = np.asarray(columns["snr"], np.float64)
+    snr = snr[np.isfinite(snr)]
+    sigma = np.asarray(columns["m_sigma"], np.float64)
+    e1 = np.asarray(columns["m_e1"], np.float64)
+    e2 = np.asarray(columns["m_e2"], np.float64)
+    rho4 = np.asarray(columns["m_rho4"], np.float64)
+    flag = np.asarray(columns["flag"], np.int64)
+    all_snr = np.nan_to_num(np.asarray(columns["snr"], np.float64), nan=0.0)
+    saturated = (flag & FLAG_SATURATED) != 0
+    measured = np.isfinite(sigma)
+    star = measured & ~saturated & (all_snr >= MIN_STAR_SNR) & (sigma >= MIN_STAR_SIGMA)
+    e = np.hypot(e1[star], e2[star])
+    mpix = max(pixels, 1) / 1e6
+    s25, s75 = _q(sigma[star], 25), _q(sigma[star], 75)
+    return {
+        "log_sky_e": math.log10(sky_e) if sky_e > 0 else float("nan"),
+        "log_sky_rate": math.log10(sky_e / exptime) if sky_e > 0 and exptime else float("nan"),
+        "log_density": math.log10(max(n_detected, 1) / mpix),
+        "log_snr_p50": math.log10(max(_q(snr, 50), 1e-3)) if len(snr) else float("nan"),
+        "log_snr_p90": math.log10(max(_q(snr, 90), 1e-3)) if len(snr) else float("nan"),
+        "log_snr_p99": math.log10(max(_q(snr, 99), 1e-3)) if len(snr) else float("nan"),
+        "unmeasured": float(1.0 - measured.mean()) if len(sigma) else float("nan"),
+        "log_psf": math.log(s25) if star.sum() >= 3 else float("nan"),
+        "psf_spread": math.log(s75 / s25) if star.sum() >= 3 else float("nan"),
+        "psf_e": float(np.median(e)) if star.sum() >= 3 else float("nan"),
+        "psf_e_coherent": (
+            float(np.hypot(np.mean(e1[star]), np.mean(e2[star])))
+            if star.sum() >= 3
+            else float("nan")
+        ),
+        "psf_e_spread": _q(e, 75) - _q(e, 25) if star.sum() >= 3 else float("nan"),
+        "psf_rho4": float(np.median(rho4[star])) if star.sum() >= 3 else float("nan"),
+        "log_saturated": math.log10(1.0 + saturated.sum() * n_detected / max(len(flag), 1) / mpix),
+        "saturated_pixels": math.log10(float(sky.get("saturated_share") or 0.0) + 1e-6),
+        "background_structure": math.log10(1.0 + float(sky.get("structure") or 0.0)),
+    }
+
+
+def scaled(stats: dict[str, float]) -> np.ndarray:
+    """The statistics on their fixed scales: (value - centre) / scale, clipped, 0 if unknown."""
+    out = np.zeros(len(NAMES), np.float64)
+    for i, name in enumerate(NAMES):
+        v = stats.get(name, float("nan"))
+        if v is not None and math.isfinite(v):
+            out[i] = np.clip((v - CENTER[name]) / SCALE[name], -CLIP, CLIP)
+    return out
+
+
+def weights() -> np.ndarray:
+    """Per-statistic weight: ``STAT_WEIGHT`` times its ``EMPHASIS``."""
+    return np.array([STAT_WEIGHT * EMPHASIS.get(n, 1.0) for n in NAMES])
+
+
+def image_vector(fp: np.ndarray, stats: dict[str, float]) -> np.ndarray:
+    """The L2-normalised image vector (``DIM`` float32 values) of one plane."""
+    fp = np.asarray(fp, np.float64)
+    if fp.shape != (N_NODES,):
+        raise ValueError(f"a fingerprint has {N_NODES} values, got {fp.shape}")
+    v = np.concatenate([FP_WEIGHT * fp, weights() * scaled(stats)])
+    return (v / np.linalg.norm(v)).astype(np.float32)
