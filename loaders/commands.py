@@ -249,6 +249,7 @@ def cmd_train_map2(args: argparse.Namespace, settings: Settings) -> int:
         activate=not args.no_activate,
         thumbnails=not args.no_thumbnails,
         description=args.description,
+        input=args.input,
         say=_stderr,
     )
     print(row.name)
@@ -539,6 +540,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--description")
     p.add_argument("--no-activate", action="store_true")
     p.add_argument("--no-thumbnails", action="store_true", help="skip member previews")
+    p.add_argument(
+        "--input",
+        choices=("image_vec", "fp"),
+        default="image_vec",
+        help="the vector Map 2 places: the image vector (default) or the fingerprint alone",
+    )
     p.set_defaults(handler=cmd_train_map2)
 
     p = sub.add_parser(

@@ -78,6 +78,10 @@ class Report:
     classes: dict[str, dict[str, Any]] = field(default_factory=dict)
     precision_at_k: float | None = None
     precision_at_k_by_class: dict[str, float] = field(default_factory=dict)
+    #: the same on the image vector (fp_similar(f.image_vec, ref)); None when the held-out
+    #: planes were loaded before image vectors existed
+    precision_at_k_image: float | None = None
+    precision_at_k_image_by_class: dict[str, float] = field(default_factory=dict)
     k: int = 10
     objects: dict[str, Any] | None = None
     #: Map 2 on the simulator's own conditions (``ceiling.py``); None without them
@@ -105,6 +109,11 @@ class Report:
             out.append(
                 f"{f'fp_similar precision@{self.k}':24}{'-':>8}{self.precision_at_k:>19.3f}"
                 f"{f'({len(self.precision_at_k_by_class)} classes)':>18}"
+            )
+        if self.precision_at_k_image is not None:
+            out.append(
+                f"{'  on image_vec':24}{'-':>8}{self.precision_at_k_image:>19.3f}"
+                f"{f'({len(self.precision_at_k_image_by_class)} classes)':>18}"
             )
         if self.in_cell_ties_good is not None and self.in_cell_tied:
             g = self.in_cell_ties_good
@@ -144,6 +153,7 @@ class Report:
                 "",
                 "Per class (held-out, node labels from training members)",
                 f"{'class':22}{'n':>6}{'purity':>9}{'completeness':>14}{f'p@{self.k}':>8}"
+                + (f"{f'image p@{self.k}':>14}" if self.precision_at_k_image_by_class else "")
                 + (f"{f'ceiling p@{self.k}':>16}" if self.ceiling else ""),
             ]
             for name, c in sorted(self.classes.items()):
@@ -151,6 +161,9 @@ class Report:
                 line = (
                     f"{name:22}{c['n']:>6}{c['purity']:>9.3f}{c['completeness']:>14.3f}{pk:>8.3f}"
                 )
+                if self.precision_at_k_image_by_class:
+                    pi = self.precision_at_k_image_by_class.get(name, float("nan"))
+                    line += f"{pi:>14.3f}"
                 if self.ceiling:
                     line += f"{self.ceiling.precision_at_k_by_class.get(name, float('nan')):>16.3f}"
                 out.append(line)
@@ -285,27 +298,19 @@ def evaluate(
             if apply_labels:
                 report.labels_written = apply_labels_fn(conn, m2.model_id, class_labels)
 
-        # fp_similar precision@k through the database
-        by_id = dict(zip(ids, cls, strict=True))
-        scores: dict[str, list[float]] = defaultdict(list)
-        all_ids = [r[0] for r in rows]
-        for (planeid, _, _), c, h in zip(rows, cls, held, strict=True):
-            if not h:
-                continue
-            # The reference goes in as its explicit fingerprint, not its publisherID: an
-            # identifier only names public images, and the evaluation scores proprietary
-            # exposures too (it runs as the owner, never through TAP).
-            found = conn.execute(
-                "SELECT f.planeid FROM caomai.fingerprint AS f"
-                " WHERE f.model_id = %s AND f.planeid = ANY(%s) AND f.planeid <> %s"
-                " ORDER BY caomai.fp_similar(f.fp, (SELECT r.fp::text FROM caomai.fingerprint"
-                " AS r WHERE r.model_id = %s AND r.planeid = %s)) DESC, f.planeid LIMIT %s",
-                (m1.model_id, all_ids, planeid, m1.model_id, planeid, k),
-            ).fetchall()
-            if found:
-                scores[c].append(np.mean([by_id[str(f[0])] == c for f in found]))
+        # fp_similar precision@k through the database, on both vector columns
+        report.precision_at_k, report.precision_at_k_by_class = similar_precision(
+            conn, m1.model_id, rows, cls, held, k, "fp"
+        )
+        if conn.execute(
+            "SELECT bool_and(image_vec IS NOT NULL) FROM caomai.fingerprint"
+            " WHERE model_id = %s AND planeid = ANY(%s)",
+            (m1.model_id, [r[0] for r in rows]),
+        ).fetchone()[0]:
+            report.precision_at_k_image, report.precision_at_k_image_by_class = similar_precision(
+                conn, m1.model_id, rows, cls, held, k, "image_vec"
+            )
         conn.commit()
-        report.precision_at_k, report.precision_at_k_by_class = mean_precision(scores)
 
         truth_rows = [manifest[r[1]] for r in rows]
         if ceiling_mod.has_conditions(truth_rows):
@@ -329,6 +334,41 @@ def evaluate(
             raise UsageError(f"{objects_path}: no such truth object catalogue")
     report.seconds = round(time.perf_counter() - t0, 2)
     return report
+
+
+def similar_precision(
+    conn: psycopg.Connection,
+    model_id: int,
+    rows: list,
+    cls: list[str],
+    held: np.ndarray,
+    k: int,
+    column: str,
+) -> tuple[float | None, dict[str, float]]:
+    """Mean precision@k of ``fp_similar(f.<column>, ref)`` over the held-out exposures: the
+    share of each one's k most similar fingerprinted exposures of the truth with its class.
+
+    The reference goes in as its explicit vector, not its publisherID: an identifier only
+    names public images, and the evaluation scores proprietary exposures too (it runs as the
+    owner, never through TAP). ``column`` is ``fp`` or ``image_vec`` (a column name).
+    """
+    by_id = {str(r[0]): c for r, c in zip(rows, cls, strict=True)}
+    scores: dict[str, list[float]] = defaultdict(list)
+    all_ids = [r[0] for r in rows]
+    for (planeid, _, _), c, h in zip(rows, cls, held, strict=True):
+        if not h:
+            continue
+        found = conn.execute(
+            "SELECT f.planeid FROM caomai.fingerprint AS f"
+            " WHERE f.model_id = %s AND f.planeid = ANY(%s) AND f.planeid <> %s"
+            f" ORDER BY caomai.fp_similar(f.{column}, (SELECT r.{column}::text"
+            " FROM caomai.fingerprint AS r WHERE r.model_id = %s AND r.planeid = %s)) DESC,"
+            " f.planeid LIMIT %s",
+            (model_id, all_ids, planeid, model_id, planeid, k),
+        ).fetchall()
+        if found:
+            scores[c].append(np.mean([by_id[str(f[0])] == c for f in found]))
+    return mean_precision(scores)
 
 
 def apply_labels_fn(conn: psycopg.Connection, model_id: int, labels: dict[int, str]) -> int:

@@ -44,7 +44,7 @@ from .detect import FLAG_EDGE, FLAG_SATURATED, DetectParams
 from .device import cpu_threads, pick_device
 from .fingerprint import DEFAULT_TRANSFORM, TRANSFORMS
 from .images import ImageError, read_images
-from .maps import Map1, Map2
+from .maps import MAP2_INPUTS, Map1, Map2
 from .objects import file_objects
 from .selection import PlaneFile, select_planes
 from .simulate import ignore_sigint
@@ -422,11 +422,17 @@ def train_map2(
     activate: bool = True,
     thumbnails: bool = True,
     description: str | None = None,
+    input: str = "image_vec",
     say: Callable[[str], None] | None = None,
 ) -> modelstore.ModelRow:
-    """Fit Map 2 on fingerprints of the selected planes and place every fingerprint on it.
-    What it did is reported through ``say`` (the CLI prints it; default: the log)."""
+    """Fit Map 2 on the ``input`` vectors (``image_vec``, the image vector, or ``fp``, the
+    fingerprint alone) of the selected planes and place every plane that has one on it; a
+    plane without an image vector (loaded before they existed) is left off the map until it
+    is loaded again. What it did is reported through ``say`` (the CLI prints it; default:
+    the log)."""
     say = say or log.info
+    if input not in MAP2_INPUTS:
+        raise UsageError(f"Map 2 is trained on one of {MAP2_INPUTS}, not {input!r}")
     dev = pick_device(device)
     name = name or modelstore.default_name("map2")
     dsn = database.resolve_dsn(settings)
@@ -436,18 +442,33 @@ def train_map2(
             raise modelstore.ModelError(f"{parent.name!r} is a {parent.kind} model, not map1")
         if conn.execute("SELECT 1 FROM caomai.model WHERE name = %s", (name,)).fetchone():
             raise modelstore.ModelError(f"a model named {name!r} exists already")
+        # input is one of MAP2_INPUTS, a column name
         all_rows = conn.execute(
-            f"SELECT f.planeid, f.fp, {access.public('f')}"
-            " FROM caomai.fingerprint AS f WHERE f.model_id = %s ORDER BY f.planeid",
+            f"SELECT f.planeid, f.{input}, {access.public('f')}"
+            f" FROM caomai.fingerprint AS f WHERE f.model_id = %s AND f.{input} IS NOT NULL"
+            " ORDER BY f.planeid",
             (parent.model_id,),
         ).fetchall()
+        unplaced = conn.execute(
+            f"SELECT count(*) FROM caomai.fingerprint AS f WHERE f.model_id = %s"
+            f" AND f.{input} IS NULL",
+            (parent.model_id,),
+        ).fetchone()[0]
         if planes or files:
             wanted = {p.planeid for p in select_planes(conn, planes, files)}
         else:
             wanted = {r[0] for r in all_rows}
         conn.rollback()
     if not all_rows:
-        raise SetupError(f"no fingerprints of map1 model {parent.name!r}; run `caomai load` first")
+        raise SetupError(
+            f"no {input} vectors of map1 model {parent.name!r}; run `caomai load` first"
+            + (
+                f" ({unplaced} fingerprints were loaded before image vectors existed: "
+                "`caomai load --reload`, or `caomai train map2 --input fp`)"
+                if unplaced
+                else ""
+            )
+        )
     ids = [r[0] for r in all_rows]
     fps = np.stack([np.asarray(r[1].to_numpy(), np.float32) for r in all_rows])
     public = np.array([bool(r[2]) for r in all_rows])
@@ -493,7 +514,7 @@ def train_map2(
                     thumbs[node] = (png, ids[i])
                     break
 
-    map2 = Map2(som)
+    map2 = Map2(som, input)
     directory = modelstore.model_dir(settings, name)
     path, checksum = modelstore.write_model_file(
         directory, map2.payload(parent.name, parent.artifact_checksum)
@@ -507,7 +528,8 @@ def train_map2(
         "seconds": seconds,
         "device": str(dev),
         "seed": seed,
-        "input": "fp (L2-normalised fingerprint)",
+        "input": input,
+        "unplaced": int(unplaced),
     }
     with database.connect(dsn) as conn:
         with conn.transaction():
@@ -524,6 +546,13 @@ def train_map2(
             )
             _write_nodes(conn, model_id, som, train_counts, thumbs, stats)
             place_fingerprints(conn, parent.model_id, model_id, ids, nodes, dist)
+            if unplaced:
+                # no vector to place: off this map (not left on an older Map 2's node)
+                conn.execute(
+                    "UPDATE caomai.fingerprint SET map2_model_id = NULL, map2_node = NULL,"
+                    f" map2_distance = NULL WHERE model_id = %s AND {input} IS NULL",
+                    (parent.model_id,),
+                )
         row = (
             modelstore.activate(conn, model_id)
             if activate
@@ -531,9 +560,11 @@ def train_map2(
         )
     say(
         f"map2 model {name!r} (model_id {row.model_id}): trained on {int(train_mask.sum())} "
-        f"public fingerprints in {seconds:.1f} s"
+        f"public {input} vectors in {seconds:.1f} s"
         + (f" ({hidden} proprietary left out)" if hidden else "")
-        + f", {len(ids)} placed, {report.nodes_used} nodes used, "
+        + f", {len(ids)} placed"
+        + (f" ({unplaced} without an image vector left off)" if unplaced else "")
+        + f", {report.nodes_used} nodes used, "
         f"topographic error {report.topographic_error:.3f}" + ("; active" if row.active else "")
     )
     return row

@@ -28,7 +28,7 @@ from astropy.io import fits
 from caomai_db import database, dbadmin
 from caomai_db.cli import main as caomai
 from caomai_db.config import Settings
-from caomai_loaders import modelstore
+from caomai_loaders import image_vector, modelstore
 from caomai_loaders.evaluate import evaluate
 from caomai_loaders.load import LoadOptions, load
 from caomai_loaders.train import train_map1, train_map2
@@ -102,8 +102,9 @@ def rows_of(dsn: str) -> tuple[list, list]:
     """Everything a load writes, minus the timestamp, in a stable order."""
     with database.connect(dsn) as conn:
         fps = conn.execute(
-            "SELECT planeid, model_id, publisherid, metarelease, metareadgroups, fp::text, counts,"
-            " n_detected, n_sampled, map2_model_id, map2_node, map2_distance"
+            "SELECT planeid, model_id, publisherid, metarelease, metareadgroups, fp::text,"
+            " image_vec::text, counts, n_detected, n_sampled, map2_model_id, map2_node,"
+            " map2_distance"
             " FROM caomai.fingerprint ORDER BY planeid, model_id"
         ).fetchall()
         objs = conn.execute(
@@ -180,10 +181,27 @@ def test_load_writes_annotations_and_fingerprints_idempotently(archive: Archive,
         assert 2.5 < by_kind["seeing"][0] < 3.1 and by_kind["seeing"][1] < 0.15, by_kind
         # (3.5^2 - 1.2^2) / (3.5^2 + 1.2^2) = 0.79, sigma sqrt(3.5 x 1.2) = 2.05
         assert by_kind["tracking"][1] > 0.65 and 1.8 < by_kind["tracking"][0] < 2.3, by_kind
+        # the image vector: unit length, fp in its first 400 values, then the weighted
+        # statistics (image_vector.py); statistics of weight 0 are exactly 0
+        vectors = conn.execute("SELECT f.fp, f.image_vec FROM caomai.fingerprint AS f").fetchall()
+        assert len(vectors) == 18
+        weights = image_vector.weights()
+        for fp, iv in vectors:
+            fp, iv = fp.to_numpy(), iv.to_numpy()
+            assert iv.shape == (image_vector.DIM,)
+            assert np.linalg.norm(iv) == pytest.approx(1.0, abs=1e-5)
+            assert np.allclose(iv[:400] / np.linalg.norm(iv[:400]), fp, atol=1e-5)
+            assert not iv[400:][weights == 0].any() and np.isfinite(iv).all()
         # the ADQL functions work on what the loader wrote
         pub = conn.execute("SELECT publisherid FROM caomai.fingerprint LIMIT 1").fetchone()[0]
         sim = conn.execute(
             "SELECT caomai.fp_similar(fp, %s) FROM caomai.fingerprint WHERE publisherid = %s",
+            (pub, pub),
+        ).fetchone()[0]
+        assert sim == pytest.approx(1.0)
+        sim = conn.execute(
+            "SELECT caomai.fp_similar(image_vec, %s) FROM caomai.fingerprint"
+            " WHERE publisherid = %s",
             (pub, pub),
         ).fetchone()[0]
         assert sim == pytest.approx(1.0)

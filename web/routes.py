@@ -19,7 +19,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.datastructures import UploadFile
 
 from caomai_db import previews
-from caomai_db.config import Settings
+from caomai_db.config import IMAGE_VEC_DIM, Settings
 from caomai_db.errors import UploadError
 from caomai_db.tap.service import Output
 
@@ -45,10 +45,13 @@ def _not_found() -> Response:
 
 
 def similar_adql(fp: list[float], top: int = SIMILAR_TOP) -> str:
-    """The query that lists the archive images most similar to an explicit fingerprint."""
+    """The query that lists the archive images most similar to an explicit vector: an image
+    vector (IMAGE_VEC_DIM values) is compared with f.image_vec, what makes images alike as
+    images (issue 17); a 400-value fingerprint with f.fp."""
     ref = "[" + ",".join(f"{v:.6g}" for v in fp) + "]"
+    column = "image_vec" if len(fp) == IMAGE_VEC_DIM else "fp"
     return (
-        f"SELECT TOP {top} f.publisherID, f.planeID, fp_similar(f.fp, '{ref}') AS sim\n"
+        f"SELECT TOP {top} f.publisherID, f.planeID, fp_similar(f.{column}, '{ref}') AS sim\n"
         "FROM caomai.fingerprint AS f\nORDER BY sim DESC"
     )
 

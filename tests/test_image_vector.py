@@ -1,0 +1,281 @@
+"""The image vector (caomai.fingerprint.image_vec, issue 17): its fixed layout, fp_similar on it
+through SQL and through the TAP service, its HNSW index, its TAP_SCHEMA description, and the
+access rule. Expected similarities are numpy cosines of the stored vectors."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import httpx
+import numpy as np
+import psycopg
+import pytest
+from pgvector.psycopg import register_vector
+
+from caomai_db import database
+from caomai_db.adql.rewrite import translate
+from caomai_db.config import IMAGE_VEC_DIM, READER_ROLE, Settings
+from caomai_db.tap.service import TapService
+from caomai_loaders import image_vector
+from caomai_loaders.objects import file_objects
+
+from .factories import add_model, add_plane, counts_at
+from .load_helpers import make_archive
+from .tapserver import running_service
+
+VOT = "{http://www.ivoa.net/xml/VOTable/v1.3}"
+
+
+def test_layout_is_fixed_and_a_vector_depends_on_its_plane_only() -> None:
+    assert image_vector.DIM == IMAGE_VEC_DIM == 400 + len(image_vector.NAMES)
+    assert set(image_vector.CENTER) == set(image_vector.SCALE) == set(image_vector.NAMES)
+    fp = np.zeros(400)
+    fp[[3, 9]] = [0.6, 0.8]
+    stats = {n: image_vector.CENTER[n] for n in image_vector.NAMES}
+    # every statistic at its centre: the vector is the fingerprint, padded with zeros
+    v = image_vector.image_vector(fp, stats)
+    assert v.dtype == np.float32 and np.linalg.norm(v) == pytest.approx(1.0, abs=1e-6)
+    assert np.allclose(v[:400], fp, atol=1e-6) and not v[400:].any()
+    # unknown statistics sit at the centre; a wild one is clipped, never swamps fp
+    assert not image_vector.scaled({"log_psf": float("nan")}).any()
+    wild = image_vector.image_vector(fp, stats | {"psf_rho4": 1e9})
+    i = 400 + image_vector.NAMES.index("psf_rho4")
+    assert wild[i] / np.linalg.norm(wild[:400]) == pytest.approx(
+        image_vector.CLIP * image_vector.weights()[i - 400], rel=1e-5
+    )
+    assert image_vector.weights()[i - 400] > 0
+
+
+def test_statistics_read_sky_depth_and_psf() -> None:
+    rng = np.random.default_rng(1)
+    n = 300
+    columns = {
+        "snr": rng.uniform(5, 200, n),
+        "m_sigma": np.full(n, 2.0),
+        "m_e1": np.full(n, 0.2),
+        "m_e2": np.zeros(n),
+        "m_rho4": np.full(n, 2.0),
+        "flag": np.zeros(n, np.int64),
+    }
+    sky = {"sky_e": 2000.0, "exptime": 200.0, "structure": 0.5, "saturated_share": 0.0}
+    s = image_vector.statistics(sky, columns, n_detected=600, pixels=2_000_000)
+    assert s["log_sky_e"] == pytest.approx(np.log10(2000))
+    assert s["log_sky_rate"] == pytest.approx(1.0)
+    assert s["log_density"] == pytest.approx(np.log10(300))
+    assert s["log_psf"] == pytest.approx(np.log(2.0))
+    assert s["psf_e"] == pytest.approx(0.2) and s["psf_e_coherent"] == pytest.approx(0.2)
+    assert s["unmeasured"] == 0.0
+    # no star-like object: the PSF figures are unknown (0 on their scale), not made up
+    faint = columns | {"snr": np.full(n, 3.0)}
+    s = image_vector.statistics(sky, faint, n_detected=600, pixels=2_000_000)
+    assert np.isnan(s["log_psf"]) and np.isnan(s["psf_e"])
+
+
+def _vec(seed: int) -> np.ndarray:
+    """A unit image vector with a signed statistics block, as the loader writes them."""
+    rng = np.random.default_rng(seed)
+    fp = rng.random(400) ** 4
+    fp /= np.linalg.norm(fp)
+    stats = {
+        n: image_vector.CENTER[n] + rng.normal() * image_vector.SCALE[n] for n in image_vector.NAMES
+    }
+    return image_vector.image_vector(fp, stats)
+
+
+@pytest.fixture
+def archive(db: str):
+    """40 public planes with image vectors, one loaded before them (NULL), one proprietary."""
+    vectors: dict[str, np.ndarray] = {}
+    with psycopg.connect(db) as conn:
+        register_vector(conn)
+        m1 = add_model(conn, "map1")
+        planes = {}
+        for i in range(42):
+            name = f"p{i:02d}"
+            planes[name] = add_plane(
+                conn, m1, counts_at({i: 5, i + 50: 3}), name=name, proprietary=(i == 41)
+            )
+            if i != 40:
+                vectors[name] = _vec(i)
+                conn.execute(
+                    "UPDATE caomai.fingerprint SET image_vec = %s WHERE planeid = %s",
+                    (vectors[name], planes[name].planeid),
+                )
+        conn.commit()
+    return db, planes, vectors
+
+
+def q(dsn: str, sql: str, *params):
+    with psycopg.connect(database.with_user(dsn, READER_ROLE)) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def cosine(u: np.ndarray, v: np.ndarray) -> float:
+    return float(u @ v / np.linalg.norm(u) / np.linalg.norm(v))
+
+
+def test_fp_similar_on_image_vec_is_the_cosine_of_the_stored_vectors(archive) -> None:
+    dsn, p, vec = archive
+    ref = p["p03"]
+    got = dict(
+        q(
+            dsn,
+            "SELECT publisherid, fp_similar(image_vec, %s) FROM caomai.fingerprint"
+            " WHERE image_vec IS NOT NULL AND metarelease <= now()",
+            ref.publisherid,
+        )
+    )
+    assert len(got) == 40  # p40 has none; p41 is proprietary (TAP hides it: test_through_tap)
+    for name, v in vec.items():
+        if name != "p41":
+            want = max(0.0, cosine(vec["p03"], v))
+            assert got[p[name].publisherid] == pytest.approx(want, abs=1e-5), name
+    # the same reference on fp resolves to fp: the two columns never mix
+    ((sim_fp,),) = q(
+        dsn,
+        "SELECT fp_similar(fp, %s) FROM caomai.fingerprint WHERE planeid = %s",
+        ref.planeuri,
+        p["p04"].planeid,
+    )
+    assert sim_fp == pytest.approx(cosine(ref.counts, p["p04"].counts), abs=1e-6)
+    # several references: the mean of their image vectors
+    mean = vec["p01"] + vec["p02"]
+    ((sim,),) = q(
+        dsn,
+        "SELECT caomai_fp_similar(image_vec, %s) FROM caomai.fingerprint WHERE planeid = %s",
+        f"{p['p01'].publisherid}|{p['p02'].planeid}",
+        p["p05"].planeid,
+    )
+    assert sim == pytest.approx(max(0.0, cosine(mean, vec["p05"])), abs=1e-5)
+    # an explicit image vector may hold negative values (it is not a histogram)
+    explicit = "[" + ",".join(f"{x:.7g}" for x in vec["p07"]) + "]"
+    ((sim,),) = q(
+        dsn,
+        "SELECT fp_similar(image_vec, %s) FROM caomai.fingerprint WHERE planeid = %s",
+        explicit,
+        p["p07"].planeid,
+    )
+    assert (vec["p07"] < 0).any() and sim == pytest.approx(1.0, abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("column", "ref", "message"),
+    [
+        ("image_vec", "[" + ",".join(["0.1"] * 400) + "]", "416 values, this one has 400"),
+        ("fp", "[" + ",".join(["0.1"] * 416) + "]", "400 values, this one has 416"),
+        ("image_vec", "[" + ",".join(["0"] * 416) + "]", "all zeros"),
+        ("image_vec", "ivo://test.example/TEST?p40/p40p", "has no image vector yet"),
+        ("image_vec", "ivo://test.example/TEST?p41/p41p", "not found"),
+    ],
+)
+def test_bad_image_vector_references_are_clear_errors(archive, column, ref, message) -> None:
+    dsn, _, _ = archive
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match=message):
+        q(dsn, f"SELECT fp_similar({column}, %s) FROM caomai.fingerprint", ref)
+
+
+def test_order_by_image_vec_similarity_uses_its_hnsw_index(archive) -> None:
+    dsn, p, _ = archive
+    svc = TapService(Settings.from_env(dsn), pool_size=1)
+    try:
+        t = translate(
+            "SELECT TOP 5 publisherID FROM caomai.fingerprint AS f"
+            f" ORDER BY fp_similar(f.image_vec, '{p['p03'].publisherid}') DESC",
+            svc.catalog(),
+            1000,
+        )
+        sql = t.sql("default")
+        assert "ref_vector('" in sql and "'image_vec')" in sql, sql
+        with svc.pool.connection() as conn:
+            # 42 rows: tell the planner scans cost what they would on an archive
+            conn.execute("SET LOCAL enable_seqscan = off")
+            plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + sql, prepare=False))
+            conn.rollback()
+    finally:
+        svc.close()
+    assert "Index Scan using ix_fingerprint_image_vec_hnsw" in plan, plan
+    assert "InitPlan" in plan and "SubPlan" not in plan, plan
+
+
+def _error(reply: httpx.Response) -> str:
+    root = ET.fromstring(reply.content)
+    for info in root.iter(f"{VOT}INFO"):
+        if info.get("name") == "QUERY_STATUS":
+            assert info.get("value") == "ERROR"
+            return (info.text or "").strip()
+    raise AssertionError("no QUERY_STATUS")
+
+
+def test_through_tap(archive) -> None:
+    dsn, p, vec = archive
+    ref = p["p03"].publisherid
+    with running_service(dsn) as tap:
+
+        def sync(query: str) -> httpx.Response:
+            return httpx.post(
+                f"{tap}/sync",
+                data={"LANG": "ADQL", "QUERY": query, "RESPONSEFORMAT": "csv"},
+                timeout=60,
+            )
+
+        # the ten most similar public images, in cosine order of the stored vectors
+        r = sync(
+            f"SELECT TOP 10 f.publisherID, fp_similar(f.image_vec, '{ref}') AS sim"
+            " FROM caomai.fingerprint AS f ORDER BY sim DESC"
+        )
+        assert r.status_code == 200, r.text
+        lines = r.text.strip().splitlines()[1:]
+        got = [line.split(",")[0] for line in lines]
+        public = {n: v for n, v in vec.items() if n != "p41"}
+        want = sorted(public, key=lambda n: -cosine(vec["p03"], public[n]))[:10]
+        assert got == [p[n].publisherid for n in want]
+        assert p["p41"].publisherid not in r.text
+        # a threshold becomes a distance bound on the same column
+        r = sync(
+            "SELECT COUNT(*) AS n FROM caomai.fingerprint AS f"
+            f" WHERE fp_similar(f.image_vec, '{ref}') > 0.5"
+        )
+        n_want = sum(cosine(vec["p03"], v) > 0.5 for v in public.values())
+        assert int(r.text.strip().splitlines()[1]) == n_want
+        # a wrong-length explicit vector and an image without one are error VOTables
+        bad = "[" + ",".join(["0.1"] * 400) + "]"
+        r = sync(f"SELECT TOP 1 fp_similar(f.image_vec, '{bad}') FROM caomai.fingerprint AS f")
+        assert "416 values, this one has 400" in _error(r)
+        r = sync(
+            "SELECT TOP 1 publisherID FROM caomai.fingerprint AS f"
+            f" ORDER BY fp_similar(f.image_vec, '{p['p40'].publisherid}') DESC"
+        )
+        assert "has no image vector yet" in _error(r)
+        # a proprietary plane is no reference on this column either
+        r = sync(
+            f"SELECT TOP 1 fp_similar(f.image_vec, '{p['p41'].publisherid}')"
+            " FROM caomai.fingerprint AS f"
+        )
+        assert "not found" in _error(r)
+        # TAP_SCHEMA publishes the column with its description
+        r = sync(
+            "SELECT datatype, arraysize, description FROM TAP_SCHEMA.columns"
+            " WHERE table_name = 'caomai.fingerprint' AND column_name = 'image_vec'"
+        )
+        assert r.status_code == 200 and "image vector" in r.text and "416" in r.text, r.text
+
+
+def test_statistics_of_loaded_files_show_seeing_and_tracking(tmp_path) -> None:
+    """On the files test_load renders, the PSF statistics the loader measures tell the bad
+    seeing (Gaussian sigma 2.8 px against 1.3) and tracking (3.5 x 1.2 px) exposures apart."""
+    kinds = make_archive(tmp_path, per_kind=2)
+    stats: dict[str, list[dict[str, float]]] = {}
+    for name, kind in sorted(kinds.items()):
+        fo = file_objects(tmp_path / f"{name}.fits", max_objects=400, preview=False)
+        assert fo.sky["exptime"] is None or fo.sky["exptime"] > 0
+        s = image_vector.statistics(fo.sky, fo.columns, fo.n_detected, fo.pixels)
+        stats.setdefault(kind, []).append(s)
+        v = image_vector.image_vector(np.full(400, 0.05), s)
+        assert np.isfinite(v).all()
+
+    def mean(kind: str, name: str) -> float:
+        return float(np.mean([s[name] for s in stats[kind]]))
+
+    assert mean("seeing", "log_psf") > mean("good", "log_psf") + 0.5, stats
+    assert mean("tracking", "psf_e_coherent") > mean("good", "psf_e_coherent") + 0.3, stats
+    assert all(s["log_sky_e"] > 0 for ss in stats.values() for s in ss), stats
