@@ -44,7 +44,7 @@ from caomai_db import database, dbadmin  # noqa: E402
 from caomai_db.config import GRID_COLS, GRID_ROWS, Settings  # noqa: E402
 from caomai_loaders import encoder as enc  # noqa: E402
 from caomai_loaders import fingerprint as fpmod  # noqa: E402
-from caomai_loaders import modelstore  # noqa: E402
+from caomai_loaders import image_vector, modelstore  # noqa: E402
 from caomai_loaders.detect import DetectParams  # noqa: E402
 from caomai_loaders.device import pick_device  # noqa: E402
 from caomai_loaders.images import read_images  # noqa: E402
@@ -220,7 +220,15 @@ def main() -> int:
         register(dsn, files)
         counts = fpmod.counts_of(nodes[: fo.n_sampled], map1.som.n_nodes)
         fp = fpmod.fingerprint(counts, fo.n_detected, fo.n_sampled, pixels=fo.pixels)
-        result = PlaneResult(fo, nodes[: fo.n_sampled], dist[: fo.n_sampled], counts, fp)
+        stats = image_vector.statistics(fo.sky, fo.columns, fo.n_detected, fo.pixels)
+        result = PlaneResult(
+            fo,
+            nodes[: fo.n_sampled],
+            dist[: fo.n_sampled],
+            counts,
+            fp,
+            image_vector.image_vector(fp, stats),
+        )
         directory = modelstore.model_dir(settings, "bench")
         mpath, checksum = modelstore.write_model_file(directory, map1.payload())
         with database.connect(dsn) as conn:
