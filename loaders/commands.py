@@ -543,8 +543,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--input",
         choices=("image_vec", "fp"),
-        default="image_vec",
-        help="the vector Map 2 places: the image vector (default) or the fingerprint alone",
+        default=None,
+        help="the vector Map 2 places: the image vector or the fingerprint alone (default:"
+        " the image vector when the loaded planes have one, else fp)",
     )
     p.set_defaults(handler=cmd_train_map2)
 

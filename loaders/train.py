@@ -422,16 +422,17 @@ def train_map2(
     activate: bool = True,
     thumbnails: bool = True,
     description: str | None = None,
-    input: str = "image_vec",
+    input: str | None = None,
     say: Callable[[str], None] | None = None,
 ) -> modelstore.ModelRow:
     """Fit Map 2 on the ``input`` vectors (``image_vec``, the image vector, or ``fp``, the
-    fingerprint alone) of the selected planes and place every plane that has one on it; a
-    plane without an image vector (loaded before they existed) is left off the map until it
-    is loaded again. What it did is reported through ``say`` (the CLI prints it; default:
-    the log)."""
+    fingerprint alone; None: the image vector when any loaded plane has one, else the
+    fingerprint, so an archive loaded before image vectors existed still trains) of the
+    selected planes and place every plane that has one on it; a plane without an image
+    vector (loaded before they existed) is left off an image-vector map until it is loaded
+    again. What it did is reported through ``say`` (the CLI prints it; default: the log)."""
     say = say or log.info
-    if input not in MAP2_INPUTS:
+    if input is not None and input not in MAP2_INPUTS:
         raise UsageError(f"Map 2 is trained on one of {MAP2_INPUTS}, not {input!r}")
     dev = pick_device(device)
     name = name or modelstore.default_name("map2")
@@ -442,6 +443,15 @@ def train_map2(
             raise modelstore.ModelError(f"{parent.name!r} is a {parent.kind} model, not map1")
         if conn.execute("SELECT 1 FROM caomai.model WHERE name = %s", (name,)).fetchone():
             raise modelstore.ModelError(f"a model named {name!r} exists already")
+        if input is None:
+            has = conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM caomai.fingerprint WHERE model_id = %s"
+                " AND image_vec IS NOT NULL)",
+                (parent.model_id,),
+            ).fetchone()[0]
+            input = "image_vec" if has else "fp"
+            if not has:
+                say("no loaded plane has an image vector yet: Map 2 is trained on fp")
         # input is one of MAP2_INPUTS, a column name
         all_rows = conn.execute(
             f"SELECT f.planeid, f.{input}, {access.public('f')}"

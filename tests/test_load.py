@@ -403,6 +403,7 @@ def test_map2_labels_and_evaluation(archive: Archive, copy_db, capsys) -> None:
     settings = Settings.from_env(dsn)
     load(settings, options=quiet(workers=1))
     m2 = train_map2(settings, planes=TRAIN, thumbnails=True)
+    assert m2.parameters["input"] == "image_vec"  # the loaded planes have image vectors
     with database.connect(dsn) as conn:
         placed, nodes, thumbs = conn.execute(
             "SELECT count(*) FILTER (WHERE map2_model_id = %s), count(DISTINCT map2_node),"
