@@ -594,15 +594,16 @@ def place_all_on_map2(settings: Settings, name: str) -> int:
     dsn = database.resolve_dsn(settings)
     with database.connect(dsn) as conn:
         row = modelstore.get_model(conn, name)
+        map2 = Map2.from_payload(modelstore.load_payload(settings, row))
+        # the vector the map was trained on (a column name: one of MAP2_INPUTS)
         rows = conn.execute(
-            "SELECT f.planeid, f.fp FROM caomai.fingerprint AS f WHERE f.model_id = %s"
-            " ORDER BY f.planeid",
+            f"SELECT f.planeid, f.{map2.input} FROM caomai.fingerprint AS f"
+            f" WHERE f.model_id = %s AND f.{map2.input} IS NOT NULL ORDER BY f.planeid",
             (row.parent_id,),
         ).fetchall()
         conn.rollback()
         if not rows:
             return 0
-        map2 = Map2.from_payload(modelstore.load_payload(settings, row))
         fps = np.stack([np.asarray(r[1].to_numpy(), np.float32) for r in rows])
         nodes, dist = map2.assign(fps)
         with conn.transaction():
