@@ -17,6 +17,9 @@ KINDS = ("map1", "map2")
 
 
 def active_model(conn: psycopg.Connection, kind: str) -> dict[str, Any] | None:
+    """The active model of a map (None for an unknown map or none active)."""
+    if kind not in KINDS:
+        return None
     row = conn.execute(
         "SELECT model_id, name, grid_rows, grid_cols, created_at FROM caomai.model"
         " WHERE kind = %s AND active",
@@ -33,14 +36,21 @@ def active_model(conn: psycopg.Connection, kind: str) -> dict[str, Any] | None:
     }
 
 
-def nodes(conn: psycopg.Connection, model_id: int) -> list[dict[str, Any]]:
-    """Every node of the map: grid position, public member count, label, whether a prototype
-    picture can be shown, statistics."""
-    rows = conn.execute(
-        "SELECT node_id, grid_row, grid_col, member_count, label, thumbnail IS NOT NULL, stats"
-        " FROM caomai.map_node WHERE model_id = %s ORDER BY node_id",
-        (model_id,),
-    ).fetchall()
+_NODES = (
+    "SELECT node_id, grid_row, grid_col, member_count, label, label_source,"
+    " thumbnail IS NOT NULL, stats FROM caomai.map_node WHERE model_id = %s"
+)
+
+
+def nodes(
+    conn: psycopg.Connection, model_id: int, node_id: int | None = None
+) -> list[dict[str, Any]]:
+    """The map's nodes (or the one ``node_id``): grid position, public member count, label,
+    whether a prototype picture can be shown, statistics."""
+    if node_id is None:
+        rows = conn.execute(_NODES + " ORDER BY node_id", (model_id,)).fetchall()
+    else:
+        rows = conn.execute(_NODES + " AND node_id = %s", (model_id, node_id)).fetchall()
     return [
         {
             "node": r[0],
@@ -48,8 +58,9 @@ def nodes(conn: psycopg.Connection, model_id: int) -> list[dict[str, Any]]:
             "col": r[2],
             "members": r[3],
             "label": r[4],
-            "has_prototype": bool(r[5]),
-            "stats": _public_stats(r[6]),
+            "label_source": r[5],
+            "has_prototype": bool(r[6]),
+            "stats": _public_stats(r[7]),
         }
         for r in rows
     ]
@@ -62,24 +73,28 @@ def _public_stats(stats: dict[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-def node(conn: psycopg.Connection, model_id: int, node_id: int) -> dict[str, Any] | None:
-    row = conn.execute(
-        "SELECT node_id, grid_row, grid_col, member_count, label, label_source,"
-        " thumbnail IS NOT NULL, stats FROM caomai.map_node WHERE model_id = %s AND node_id = %s",
-        (model_id, node_id),
-    ).fetchone()
-    if row is None:
-        return None
-    return {
-        "node": row[0],
-        "row": row[1],
-        "col": row[2],
-        "members": row[3],
-        "label": row[4],
-        "label_source": row[5],
-        "has_prototype": bool(row[6]),
-        "stats": _public_stats(row[7]),
-    }
+def map_view(conn: psycopg.Connection, kind: str) -> tuple[dict | None, list[dict]]:
+    """The active model of a map and all its nodes, read on one connection."""
+    model = active_model(conn, kind)
+    return model, nodes(conn, model["id"]) if model else []
+
+
+def node_view(
+    conn: psycopg.Connection, kind: str, node_id: int, n_samples: int = 9
+) -> tuple[dict | None, dict | None]:
+    """The active model of a map and one node with its nearest public samples (and, on Map 2,
+    the shares of its images), read on one connection."""
+    model = active_model(conn, kind)
+    if model is None:
+        return None, None
+    found = nodes(conn, model["id"], node_id)
+    if not found:
+        return model, None
+    node = found[0]
+    node["samples"] = previews.node_samples(conn, model["id"], node_id, n_samples)
+    if kind == "map2":
+        node["shares"] = image_shares(conn, model["id"], node_id)
+    return model, node
 
 
 def image_shares(conn: psycopg.Connection, model_id: int, node_id: int) -> dict[str, Any]:
@@ -100,10 +115,6 @@ def image_shares(conn: psycopg.Connection, model_id: int, node_id: int) -> dict[
     return {k: {kk: round(vv, 4) for kk, vv in v.items()} for k, v in shares.items()}
 
 
-def samples(conn: psycopg.Connection, model_id: int, node_id: int, n: int = 9) -> list[dict]:
-    return previews.node_samples(conn, model_id, node_id, n)
-
-
 def progress(conn: psycopg.Connection) -> dict[str, int]:
     """How far the archive is loaded: public planes registered, and those with a fingerprint."""
     planes = conn.execute(f"SELECT count(*) FROM caom2.plane WHERE {public()}").fetchone()[0]
@@ -113,11 +124,12 @@ def progress(conn: psycopg.Connection) -> dict[str, int]:
     return {"planes": planes, "fingerprinted": done[0], "on_map2": done[1]}
 
 
-def prototype_png(conn: psycopg.Connection, model_id: int, node_id: int) -> bytes | None:
-    """The node's prototype picture, while the plane it was cut from is public (the view's
-    rule)."""
+def prototype_png(conn: psycopg.Connection, kind: str, node_id: int) -> bytes | None:
+    """The prototype picture of a node of the active map, while the plane it was cut from is
+    public (the view's rule)."""
     row = conn.execute(
-        "SELECT thumbnail FROM caomai.map_node WHERE model_id = %s AND node_id = %s",
-        (model_id, node_id),
+        "SELECT n.thumbnail FROM caomai.map_node AS n JOIN caomai.model AS m"
+        " ON m.model_id = n.model_id WHERE m.kind = %s AND m.active AND n.node_id = %s",
+        (kind, node_id),
     ).fetchone()
     return bytes(row[0]) if row and row[0] is not None else None

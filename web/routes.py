@@ -93,53 +93,42 @@ def mount(app: FastAPI, settings: Settings) -> None:
     async def status() -> JSONResponse:
         return JSONResponse(await read(mapdata.progress))
 
-    async def model_of(kind: str) -> dict[str, Any] | None:
-        if kind not in mapdata.KINDS:
-            return None
-        return await read(mapdata.active_model, kind)
+    def no_map(kind: str) -> JSONResponse:
+        return _error(f"no active {kind} (maps are map1 and map2)", 404)
+
+    def prototype_url(kind: str, node: dict[str, Any]) -> str | None:
+        has = node.pop("has_prototype")
+        return f"/api/maps/{kind}/{node['node']}/prototype.png" if has else None
 
     @app.get("/api/maps/{kind}")
     async def map_nodes(kind: str) -> Response:
-        model = await model_of(kind)
+        model, nodes = await read(mapdata.map_view, kind)
         if model is None:
-            return _error(f"no active {kind} (maps are map1 and map2)", 404)
-        nodes = await read(mapdata.nodes, model["id"])
+            return no_map(kind)
         for n in nodes:
-            n["prototype"] = (
-                f"/api/maps/{kind}/{n['node']}/prototype.png" if n.pop("has_prototype") else None
-            )
+            n["prototype"] = prototype_url(kind, n)
         return JSONResponse({"map": kind, "model": model, "nodes": nodes})
 
     @app.get("/api/maps/{kind}/{node_id}")
     async def map_node(kind: str, node_id: int) -> Response:
-        model = await model_of(kind)
+        model, found = await read(mapdata.node_view, kind, node_id)
         if model is None:
-            return _error(f"no active {kind} (maps are map1 and map2)", 404)
-        found = await read(mapdata.node, model["id"], node_id)
+            return no_map(kind)
         if found is None:
             return _error(
                 f"{kind} has no node {node_id} (0..{model['rows'] * model['cols'] - 1})", 404
             )
-        found["prototype"] = (
-            f"/api/maps/{kind}/{node_id}/prototype.png" if found.pop("has_prototype") else None
-        )
-        found["samples"] = []
-        for s in await read(mapdata.samples, model["id"], node_id):
+        found["prototype"] = prototype_url(kind, found)
+        for s in found["samples"]:
             if kind == "map1":
                 s["url"] = f"/preview/object/{model['id']}/{s['planeid']}/{node_id}.png"
             else:
                 s["url"] = f"/preview/plane/{s['planeid']}.png" if s.get("has_preview") else None
-            found["samples"].append(s)
-        if kind == "map2":
-            found["shares"] = await read(mapdata.image_shares, model["id"], node_id)
         return JSONResponse(found)
 
     @app.get("/api/maps/{kind}/{node_id}/prototype.png")
     async def prototype(kind: str, node_id: int) -> Response:
-        model = await model_of(kind)
-        if model is None:
-            return _not_found()
-        png = await read(mapdata.prototype_png, model["id"], node_id)
+        png = await read(mapdata.prototype_png, kind, node_id)
         return Response(png, media_type=PNG) if png else _not_found()
 
     @app.get("/preview/plane/{ref:path}")
