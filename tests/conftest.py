@@ -10,16 +10,16 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from caomai_db import database, dbadmin
 from caomai_db.config import Settings
 from caomai_db.embedded import EmbeddedCluster
+
+from . import databases
 
 
 @pytest.fixture(scope="session")
@@ -46,13 +46,8 @@ def cluster_dsn(caomai_home: Path) -> str:
 @pytest.fixture
 def fresh_dsn(cluster_dsn: str) -> Iterator[str]:
     """An empty database of its own."""
-    name = "t_" + uuid.uuid4().hex[:12]
-    admin = database.with_database(cluster_dsn, "postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield database.with_database(cluster_dsn, name)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    with databases.scratch(cluster_dsn, migrate=False) as dsn:
+        yield dsn
 
 
 @pytest.fixture

@@ -194,7 +194,9 @@ class Generator:
         if choice < 0.75:
             return "|".join(r.sample(refs, min(len(refs), r.randint(2, 3))))
         if choice < 0.85:
-            return "[" + ", ".join(f"{r.random():.3f}" for _ in range(r.choice([400, 400, 3]))) + "]"
+            return (
+                "[" + ", ".join(f"{r.random():.3f}" for _ in range(r.choice([400, 400, 3]))) + "]"
+            )
         if choice < 0.95 and self.schema.plane_ids:
             return r.choice(self.schema.plane_ids)
         return r.choice(["ivo://nowhere/none?x", "caom:X/y/z", "", " ", "[", "|", "1,2"])
@@ -234,7 +236,9 @@ class Generator:
         if choice < 0.7:
             return f"{r.choice(FUNCTIONS_1)}({self.column(refs, 'numeric')}) AS f{r.randint(0, 99)}"
         if choice < 0.8:
-            agg = r.choice(["COUNT(*)", f"MAX({self.column(refs)})", f"AVG({self.column(refs, 'numeric')})"])
+            agg = r.choice(
+                ["COUNT(*)", f"MAX({self.column(refs)})", f"AVG({self.column(refs, 'numeric')})"]
+            )
             return f"{agg} AS a{r.randint(0, 99)}"
         if choice < 0.9 and any(t == "ivoa.ObsCore" for t, _ in refs):
             alias = next(a for t, a in refs if t == "ivoa.ObsCore")
@@ -263,7 +267,9 @@ class Generator:
             return f"{self.column(refs, 'numeric')} {r.choice(['=', '<', '>', '<=', '>=', '<>'])} {self.number()}"
         if choice < 0.4:
             lo = r.uniform(0, 50000)
-            return f"{self.column(refs, 'numeric')} BETWEEN {lo:.1f} AND {lo + r.uniform(0, 9000):.1f}"
+            return (
+                f"{self.column(refs, 'numeric')} BETWEEN {lo:.1f} AND {lo + r.uniform(0, 9000):.1f}"
+            )
         if choice < 0.5:
             values = ", ".join(self.number() for _ in range(r.randint(1, 8)))
             return f"{self.column(refs, 'numeric')} {r.choice(['IN', 'NOT IN'])} ({values})"
@@ -273,7 +279,9 @@ class Generator:
             return f"{self.column(refs)} IS {r.choice(['', 'NOT '])}NULL"
         if choice < 0.78 and depth < 2:
             table = r.choice([t for t, _ in refs])
-            col = r.choice([c for c in self.schema.tables[table] if c.numeric] or self.schema.tables[table])
+            col = r.choice(
+                [c for c in self.schema.tables[table] if c.numeric] or self.schema.tables[table]
+            )
             sub_alias = f"s{depth}"
             return (
                 f"{self.column([(table, refs[0][1] if refs[0][0] == table else refs[-1][1])])}"
@@ -385,7 +393,7 @@ class Generator:
                 b"--xyz\r\ngarbage\r\n\r\n--xyz--\r\n",
                 b"QUERY=SELECT",
                 b"\xff\xfe\x00garbage",
-                b"--xyz\r\nContent-Disposition: form-data; name=\"QUERY\"\r\n\r\nSELECT 1",
+                b'--xyz\r\nContent-Disposition: form-data; name="QUERY"\r\n\r\nSELECT 1',
             ]
             kind = r.choice(["multipart/form-data; boundary=xyz", "multipart/form-data",
                              "application/x-www-form-urlencoded", "text/plain"])  # fmt: skip
@@ -547,7 +555,9 @@ def run(
                 report.answers.append(Answer(req, 0, elapsed, f"no answer: {exc!r}"))
                 continue
             elapsed = time.monotonic() - started
-            report.answers.append(Answer(req, reply.status_code, elapsed, check(reply, elapsed, limit_s)))
+            report.answers.append(
+                Answer(req, reply.status_code, elapsed, check(reply, elapsed, limit_s))
+            )
             if progress and (i + 1) % progress == 0:
                 print(f"{i + 1} requests, {len(report.problems)} problems", flush=True)
     if owner_dsn:

@@ -7,7 +7,6 @@ import dataclasses
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,11 +16,12 @@ import numpy as np
 import psycopg
 import uvicorn
 
-from caomai_db import database, dbadmin
 from caomai_db.config import GRID_COLS, Settings
 from caomai_db.tap.app import create_app
 from caomai_loaders import synthetic
 from caomai_loaders.fingerprint import fingerprint
+
+from . import databases
 
 
 @contextmanager
@@ -29,18 +29,9 @@ def synthetic_database(
     cluster_dsn: str, n: int, seed: int, proprietary_fraction: float = 0.01
 ) -> Iterator[str]:
     """A database migrated to head holding ``n`` synthetic planes; dropped afterwards."""
-    name = "tap_" + uuid.uuid4().hex[:12]
-    admin = database.with_database(cluster_dsn, "postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    dsn = database.with_database(cluster_dsn, name)
-    try:
-        dbadmin.upgrade(dsn, "head")
+    with databases.scratch(cluster_dsn, "tap_") as dsn:
         synthetic.generate(dsn, n, seed=seed, proprietary_fraction=proprietary_fraction)
         yield dsn
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 def free_port() -> int:

@@ -106,7 +106,11 @@ def test_thirty_thousand_select_items(tap: str) -> None:
     """Probe: 503 'the database is not available' after 66 s."""
     q = "SELECT " + ", ".join(["o.obs_id"] * 30_000) + " FROM ivoa.ObsCore AS o"
     refused(tap, q, f"{LIMITS.max_query_bytes} bytes")
-    q = "SELECT " + ", ".join(["o.obs_id"] * (LIMITS.max_select_items + 1)) + " FROM ivoa.ObsCore AS o"
+    q = (
+        "SELECT "
+        + ", ".join(["o.obs_id"] * (LIMITS.max_select_items + 1))
+        + " FROM ivoa.ObsCore AS o"
+    )
     assert len(q) < LIMITS.max_query_bytes
     refused(tap, q, f"{LIMITS.max_select_items} select items")
 

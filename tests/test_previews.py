@@ -22,13 +22,14 @@ import pytest
 from astropy.io import fits
 from PIL import Image
 
-from caomai_db import database, dbadmin, previews
+from caomai_db import database, previews
 from caomai_db.config import READER_ROLE, Settings
 from caomai_loaders import previews as loader_previews
 from caomai_loaders.images import ImageHDU
 from caomai_loaders.load import LoadOptions, load
 from caomai_loaders.train import train_map1, train_map2
 
+from . import databases
 from .load_helpers import make_archive, register_files
 from .tapserver import running_service
 
@@ -45,13 +46,7 @@ class Loaded:
 def loaded(cluster_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loaded]:
     directory = tmp_path_factory.mktemp("previews")
     make_archive(directory, per_kind=2)
-    name = "prev_" + uuid.uuid4().hex[:8]
-    admin = database.with_database(cluster_dsn, "postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    dsn = database.with_database(cluster_dsn, name)
-    try:
-        dbadmin.upgrade(dsn, "head")
+    with databases.scratch(cluster_dsn, "prev_") as dsn:
         with database.connect(dsn) as conn:
             planeids = register_files(conn, sorted(directory.glob("*.fits")))
         settings = Settings.from_env(dsn)
@@ -60,9 +55,6 @@ def loaded(cluster_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         assert summary.planes_done == len(planeids) == 6
         m2 = train_map2(settings, epochs=10, seed=1, thumbnails=False)
         yield Loaded(dsn, planeids, m1.model_id, m2.model_id)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _reader(dsn: str) -> psycopg.Connection:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import uuid
 from pathlib import Path
 
 import httpx
@@ -26,12 +25,13 @@ import pytest
 import torch
 from pgvector.psycopg import register_vector
 
-from caomai_db import database, dbadmin
+from caomai_db import database
 from caomai_db.config import GRID_COLS, GRID_ROWS, Settings
 from caomai_loaders import modelstore
 from caomai_loaders.som import SOM
 from caomai_loaders.train import train_map1, train_map2
 
+from . import databases
 from .load_helpers import make_archive, register_files
 from .tapserver import running_service, synthetic_database
 
@@ -245,13 +245,7 @@ def test_the_reader_cannot_read_what_training_stored(archive) -> None:
 def test_map1_trains_on_public_planes_and_hides_a_thumbnail_gone_private(
     cluster_dsn: str, tmp_path: Path
 ) -> None:
-    name = "m1priv_" + uuid.uuid4().hex[:8]
-    admin = database.with_database(cluster_dsn, "postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    dsn = database.with_database(cluster_dsn, name)
-    try:
-        dbadmin.upgrade(dsn, "head")
+    with databases.scratch(cluster_dsn, "m1priv_") as dsn:
         make_archive(tmp_path, per_kind=2)
         with database.connect(dsn) as conn:
             ids = register_files(conn, sorted(tmp_path.glob("*.fits")))
@@ -282,6 +276,3 @@ def test_map1_trains_on_public_planes_and_hides_a_thumbnail_gone_private(
             )
             assert not conn.execute(shown, (row.model_id, node)).fetchone()[0]
             conn.rollback()
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

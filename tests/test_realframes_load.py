@@ -15,6 +15,7 @@ from caomai_db.config import Settings
 from caomai_loaders.load import LoadOptions, load
 from caomai_loaders.train import train_map1, train_map2
 
+from . import databases
 from .load_helpers import register_files
 from .realframes import real_frames
 
@@ -32,18 +33,7 @@ EXPECTED = {
 
 @pytest.fixture(scope="module")
 def loaded(cluster_dsn: str):
-    import uuid
-
-    import psycopg
-
-    from caomai_db import dbadmin
-
-    name = "rf_" + uuid.uuid4().hex[:8]
-    admin = database.with_database(cluster_dsn, "postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    dsn = database.with_database(cluster_dsn, name)
-    dbadmin.upgrade(dsn, "head")
+    dsn = databases.create(cluster_dsn, "rf_")
     frames = real_frames()
     with database.connect(dsn) as conn:
         ids = dict(
@@ -54,8 +44,7 @@ def loaded(cluster_dsn: str):
     summary = load(settings, options=LoadOptions(workers=1, progress=False))
     train_map2(settings, thumbnails=True)
     yield dsn, ids, summary
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    databases.drop(dsn)
 
 
 def test_every_real_frame_gets_a_fingerprint_with_sane_counts(loaded) -> None:

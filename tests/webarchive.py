@@ -8,18 +8,16 @@ plane loaded, Map 2 trained. An upload comes from exposures rendered with anothe
 from __future__ import annotations
 
 import csv
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
-
-from caomai_db import database, dbadmin
+from caomai_db import database
 from caomai_db.config import Settings
 from caomai_loaders.load import LoadOptions, load
 from caomai_loaders.register import register_paths
 from caomai_loaders.train import train_map1, train_map2
 
+from . import databases
 from .simarchive import archive
 
 CLASSES = ("good", "bad_tracking", "bad_focus", "crowded")
@@ -52,12 +50,7 @@ def web_archive(cluster_dsn: str) -> WebArchive:
         return _BUILT[cluster_dsn]
     directory = archive("web", exposures=32, seed=21, **GEOMETRY)
     extra = archive("web-uploads", exposures=8, seed=22, **GEOMETRY)
-    name = "web_" + uuid.uuid4().hex[:8]
-    admin = database.with_database(cluster_dsn, "postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    dsn = database.with_database(cluster_dsn, name)
-    dbadmin.upgrade(dsn, "head")
+    dsn = databases.create(cluster_dsn, "web_")  # lives as long as the test cluster
     register_paths(dsn, [directory], proprietary_fraction=0.125)
     settings = Settings.from_env(dsn)
     with database.connect(dsn) as conn:
