@@ -37,7 +37,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import psycopg
 import torch
 from tqdm import tqdm
 
@@ -185,7 +184,7 @@ def load(
                 conn.commit()
         else:
             model = modelstore.active_model(conn, "map1")
-            map2_row = _map2_for(conn, model)
+            map2_row = modelstore.active_map2_for(conn, model)
             chosen = select_planes(conn, planes, files)
             conn.commit()
             if not chosen:
@@ -218,12 +217,6 @@ def load(
     return work(settings, dsn, run_id, model, max_objects, options)
 
 
-def _map2_for(conn: psycopg.Connection, model: modelstore.ModelRow) -> modelstore.ModelRow | None:
-    """The active Map 2 if it was trained on this Map 1's fingerprints."""
-    m2 = modelstore.active_model(conn, "map2", required=False)
-    return m2 if m2 is not None and m2.parent_id == model.model_id else None
-
-
 def work(
     settings: Settings,
     dsn: str,
@@ -245,7 +238,7 @@ def work(
     payload = modelstore.load_payload(settings, model)
     map1 = Map1.from_payload(payload, device)
     with database.connect(dsn) as conn:
-        m2row = _map2_for(conn, model)
+        m2row = modelstore.active_map2_for(conn, model)
         conn.commit()
     map2 = Map2.from_payload(modelstore.load_payload(settings, m2row)) if m2row else None
     detect_params = asdict(map1.detect)

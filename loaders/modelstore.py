@@ -175,6 +175,13 @@ def active_model(conn: psycopg.Connection, kind: str, required: bool = True) -> 
     return ModelRow(*found)
 
 
+def active_map2_for(conn: psycopg.Connection, map1: ModelRow) -> ModelRow | None:
+    """The active Map 2 if it was trained on this Map 1's fingerprints (else None: images are
+    placed on no Map 2)."""
+    m2 = active_model(conn, "map2", required=False)
+    return m2 if m2 is not None and m2.parent_id == map1.model_id else None
+
+
 def list_models(conn: psycopg.Connection) -> list[ModelRow]:
     return [
         ModelRow(*r)

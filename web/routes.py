@@ -8,6 +8,7 @@ not public answers exactly as one that does not exist."""
 from __future__ import annotations
 
 import csv
+import functools
 import io
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,14 @@ def similar_adql(fp: list[float], top: int = SIMILAR_TOP) -> str:
 
 def mount(app: FastAPI, settings: Settings) -> None:
     """Add the page, the API and the previews to the TAP app."""
-    models: list = []  # the active maps, loaded on the first upload (torch is imported then)
+
+    @functools.cache
+    def active_models():  # noqa: ANN202
+        """The active maps, made on the first upload (torch is imported then, not at start)."""
+        from .upload import ActiveModels
+
+        return ActiveModels(settings)
+
     max_upload = settings.max_upload_bytes
 
     def lanes():  # noqa: ANN202
@@ -165,12 +173,10 @@ def mount(app: FastAPI, settings: Settings) -> None:
             return _error(f"the upload is larger than {max_upload} bytes", 413)
 
         def work() -> dict[str, Any]:
-            from .upload import ActiveModels, fingerprint_upload
+            from .upload import fingerprint_upload
 
-            if not models:
-                models.append(ActiveModels(settings))
             with service().pool.connection(timeout=settings.queue_wait_s) as conn:
-                got = fingerprint_upload(data, models[0], conn)
+                got = fingerprint_upload(data, active_models(), conn)
                 conn.rollback()
             adql = similar_adql(got.fp, top)
             prepared = service().prepare(

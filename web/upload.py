@@ -19,14 +19,13 @@ from caomai_db.config import Settings
 from caomai_db.errors import DetectionError, ImageError, NoObjectsError, UploadError
 from caomai_loaders import modelstore
 from caomai_loaders.detect import DetectParams
+from caomai_loaders.load import LoadOptions
 from caomai_loaders.load_pipeline import finish_plane
 from caomai_loaders.maps import Map1, Map2
 from caomai_loaders.objects import file_objects
 
 #: what an upload may be, by its first bytes (the name a browser sends is not trusted)
 MAGIC = {b"SIMPLE  =": ".fits", b"\x89PNG\r\n\x1a\n": ".png", b"\xff\xd8\xff": ".jpg"}
-#: objects sampled from an upload when no load run says how many the archive's planes had
-DEFAULT_MAX_OBJECTS = 1000
 
 
 @dataclass
@@ -58,22 +57,19 @@ class ActiveModels:
         self.settings = settings
         self._lock = threading.Lock()
         self._key: tuple[int, int | None] | None = None
-        self._maps: tuple[Map1, Map2 | None, str, str | None, int] | None = None
+        self._maps: tuple[Map1, Map2 | None, str, str | None] | None = None
 
-    def get(self, conn: psycopg.Connection) -> tuple[Map1, Map2 | None, str, str | None, int]:
+    def get(self, conn: psycopg.Connection) -> tuple[Map1, Map2 | None, str, str | None]:
         m1 = modelstore.active_model(conn, "map1", required=False)
         if m1 is None:
             raise UploadError("no Map 1 is active in this archive: nothing to fingerprint with")
-        m2 = modelstore.active_model(conn, "map2", required=False)
-        if m2 is not None and m2.parent_id != m1.model_id:
-            m2 = None
+        m2 = modelstore.active_map2_for(conn, m1)
         key = (m1.model_id, m2.model_id if m2 else None)
         with self._lock:
             if self._key != key or self._maps is None:
                 map1 = Map1.from_payload(modelstore.load_payload(self.settings, m1))
                 map2 = Map2.from_payload(modelstore.load_payload(self.settings, m2)) if m2 else None
-                max_objects = int(m1.parameters.get("max_objects", DEFAULT_MAX_OBJECTS))
-                self._maps = (map1, map2, m1.name, m2.name if m2 else None, max_objects)
+                self._maps = (map1, map2, m1.name, m2.name if m2 else None)
                 self._key = key
             return self._maps
 
@@ -83,7 +79,7 @@ def fingerprint_upload(
 ) -> Fingerprinted:
     """The upload's fingerprint, Map-2 node and objects; :class:`UploadError` for a bad file."""
     suffix = suffix_of(data[:16])
-    map1, map2, m1_name, m2_name, max_objects = models.get(conn)
+    map1, map2, m1_name, m2_name = models.get(conn)
     conn.rollback()
     seed = int.from_bytes(hashlib.sha256(data).digest()[:8], "little")
     with tempfile.TemporaryDirectory(prefix="caomai-upload-") as tmp:
@@ -92,7 +88,7 @@ def fingerprint_upload(
         try:
             fo = file_objects(
                 path,
-                max_objects=max_objects,
+                max_objects=LoadOptions.max_objects,  # sampled as `caomai load` does by default
                 seed=seed,
                 params=DetectParams(**asdict(map1.detect)),
                 background=map1.background,
