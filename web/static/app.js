@@ -150,17 +150,19 @@ function filters() {
   return Object.fromEntries(new FormData($("#filters")).entries());
 }
 
-function currentQuery() {
+// the query of the page's state: marks, fields and the current mode; ``overrides`` replace
+// parts of it (quick-select reads the top 1000 fingerprints of the same selection)
+function currentQuery(overrides = {}) {
   const f = filters();
-  const top = Number(f.top) || 100;
   const m = state.mode;
   return buildQuery({
     marks: state.marks,
     filters: f,
-    top,
+    top: Number(f.top) || 100,
     similarTo: m.kind === "similar" ? m.refs : null,
     nodeOf: m.kind === "node" ? { ref: m.ref, radius: m.radius } : null,
     only: m.kind === "group" ? m.ids : null,
+    ...overrides,
   });
 }
 
@@ -268,14 +270,8 @@ function refine() {
 }
 
 async function quickSelect() {
-  const f = filters();
-  const m = state.mode;
-  const adql = buildQuery({
-    marks: state.marks, filters: f, top: 1000,
-    similarTo: m.kind === "similar" ? m.refs : null,
-    nodeOf: m.kind === "node" ? { ref: m.ref, radius: m.radius } : null,
-    columns: ["p.planeID", "p.publisherID", "f.fp"],
-  });
+  // a group's own 15 are not the selection to group: quick-select looks past them
+  const adql = currentQuery({ top: 1000, only: null, columns: ["p.planeID", "p.publisherID", "f.fp"] });
   setStatus("quick-select: reading the top 1000 fingerprints…", "busy");
   try {
     const rows = records(await runQuery(adql));
