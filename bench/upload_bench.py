@@ -25,32 +25,18 @@ import os
 import platform
 import statistics
 import sys
-import threading
 import time
 from collections import defaultdict
 from pathlib import Path
 
 import httpx
-import uvicorn
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from caomai_db import database  # noqa: E402
 from caomai_db.config import Settings  # noqa: E402
-from caomai_db.tap.app import create_app  # noqa: E402
-from tests.tapserver import free_port  # noqa: E402
-
-
-def serve(settings: Settings) -> tuple[str, uvicorn.Server]:
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.05)
-    return f"http://127.0.0.1:{port}", server
+from tests.tapserver import running_service  # noqa: E402
 
 
 def tap_list(site: str, adql: str) -> list[str]:
@@ -81,7 +67,8 @@ def main() -> int:
         manifest = {r["exposure_id"]: r for r in csv.DictReader(f)}
     ids = sorted(manifest)
     held_out = ids[len(ids) // 2 :]
-    with database.connect(database.resolve_dsn(settings)) as conn:
+    dsn = database.resolve_dsn(settings)
+    with database.connect(dsn) as conn:
         rows = conn.execute(
             "SELECT o.observationid, p.publisherid FROM caom2.plane p"
             " JOIN caom2.observation o ON o.obsid = p.obsid"
@@ -94,10 +81,10 @@ def main() -> int:
     candidates = [e for e in held_out if e in pid_of]
     step = max(1, len(candidates) // args.n)
     chosen = candidates[::step][: args.n]
-    site, server = serve(settings)
     per_class: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     seconds = []
-    try:
+    with running_service(dsn) as tap:
+        site = tap.removesuffix("/tap")
         for n, exposure in enumerate(chosen, 1):
             row = manifest[exposure]
             cls, own = row["quality_class"], pid_of[exposure]
@@ -119,8 +106,6 @@ def main() -> int:
             per_class[cls]["upload"].append(precision(uploaded, own, cls, classes, args.k))
             per_class[cls]["loaded"].append(precision(loaded, own, cls, classes, args.k))
             print(f"\r{n}/{len(chosen)} uploaded", end="", file=sys.stderr, flush=True)
-    finally:
-        server.should_exit = True
     print(file=sys.stderr)
     table = {
         cls: {k: round(statistics.mean(v), 3) for k, v in got.items()} | {"n": len(got["upload"])}
