@@ -314,6 +314,7 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
         objects=args.objects,
         map2=args.map2,
         k=args.k,
+        max_object_planes=args.max_object_planes,
         apply_labels=args.apply_labels,
     )
     print(report.render())
@@ -605,7 +606,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--apply-labels",
         action="store_true",
-        help="write the training-majority label of each Map-2 node as its label",
+        help="write the training-majority label of each Map-2 node (and, with the object "
+        "catalogue, the majority truth kind of each Map-1 node) as its label",
+    )
+    p.add_argument(
+        "--max-object-planes",
+        type=int,
+        default=500,
+        help="planes whose detections are read per half for the object search (a random "
+        "sample beyond it; default 500)",
     )
     p.add_argument("--json", help="also write the figures to this file")
     p.set_defaults(handler=cmd_evaluate)

@@ -16,13 +16,17 @@ and low-exposure fields among background problems). Figures:
 - ``fp_similar`` precision@k: for every held-out exposure, the k most similar other images
   by the database's ``caomai.fp_similar`` among all labelled fingerprints; the share that has
   the query's class;
-- per object (with the truth catalogue): detections matched to truth objects by position,
-  and the purity of each Map-1 node (share of its matched members of its majority kind).
+- object search on Map 1 (with the truth catalogue, ``objects.csv``): Map-1 nodes labelled by
+  the majority truth kind of the training half's detections; four questions (trail, bleed,
+  merger-rich, cosmic-ray-rich) asked with ``has_object_node`` on the held-out half through
+  the read-only role; precision, recall, F1 beside the base rate; per-kind node purity and
+  completeness of the held-out detections. The definitions are ``object_search.py``'s.
 """
 
 from __future__ import annotations
 
 import csv
+import math
 import time
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
@@ -32,20 +36,20 @@ from typing import Any
 import numpy as np
 import psycopg
 
-from caomai_db import database
+from caomai_db import access, database
 from caomai_db.config import Settings
 from caomai_db.errors import UsageError
 
 from . import ceiling as ceiling_mod
 from . import labels as labels_mod
 from . import modelstore
+from . import object_search as osearch
 from .scoring import (
     GOOD,
     BinaryScores,
     binary,
     fill_from_nearest,
     in_cell_scores,
-    majority,
     mean_precision,
     node_majority,
     tied_members,
@@ -53,10 +57,12 @@ from .scoring import (
 )
 
 PAPER = {"accuracy": 0.958, "precision": 0.929, "recall": 0.991}
-#: match radius (pixels) between a detection and a truth object
-MATCH_RADIUS = 3.0
-#: extended kinds whose detection centroid may sit far from the catalogued position
-EXTENDED_KINDS = {"trail": 12.0, "bleed": 12.0}
+#: who wrote the labels --apply-labels writes (on Map 2 and Map 1); a re-run clears its own
+LABEL_SOURCE = "truth-majority of training members (evaluate)"
+#: planes whose annotations are read per half for the object search (a random sample with a
+#: fixed seed beyond it): 500 planes of ~1000 sampled objects label 400 nodes with hundreds
+#: of members each, and reading more costs time without changing a label
+MAX_OBJECT_PLANES = 500
 
 
 @dataclass
@@ -83,14 +89,17 @@ class Report:
     precision_at_k_image: float | None = None
     precision_at_k_image_by_class: dict[str, float] = field(default_factory=dict)
     k: int = 10
-    objects: dict[str, Any] | None = None
+    #: Map-1 object search against the truth catalogue (``object_search``); None without it
+    object_search: dict[str, Any] | None = None
     #: Map 2 on the simulator's own conditions (``ceiling.py``); None without them
     ceiling: ceiling_mod.Ceiling | None = None
     seconds: float = 0.0
     labels_written: int = 0
+    map1_labels_written: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The figures, JSON-safe: NaN (a precision with nothing predicted) becomes None."""
+        return _json_safe(asdict(self))
 
     def render(self) -> str:
         out = [
@@ -167,26 +176,14 @@ class Report:
                 if self.ceiling:
                     line += f"{self.ceiling.precision_at_k_by_class.get(name, float('nan')):>16.3f}"
                 out.append(line)
-        if self.objects:
-            o = self.objects
-            out += [
-                "",
-                f"Per object on Map 1 ({o['planes']} held-out exposures, {o['detections']} "
-                f"detections, {o['matched']} matched to truth objects within "
-                f"{MATCH_RADIUS:g} px; trails/bleeds {EXTENDED_KINDS['trail']:g} px)",
-                f"{'kind':14}{'matched':>9}{'nodes':>7}{'purity':>9}{'completeness':>14}",
-            ]
-            for kind, k in sorted(o["kinds"].items()):
-                out.append(
-                    f"{kind:14}{k['matched']:>9}{k['nodes']:>7}{k['purity']:>9.3f}"
-                    f"{k['completeness']:>14.3f}"
-                )
-            out.append(
-                f"mean node purity (weighted by members): {o['weighted_purity']:.3f} over "
-                f"{o['nodes_with_members']} nodes"
-            )
+        if self.object_search:
+            out += render_object_search(self.object_search)
         if self.labels_written:
             out.append(f"\nwrote {self.labels_written} node labels (training majority) on Map 2")
+        if self.map1_labels_written:
+            out.append(
+                f"wrote {self.map1_labels_written} node labels (training majority kind) on Map 1"
+            )
         out.append(f"\n({self.seconds:.1f} s)")
         return "\n".join(out)
 
@@ -206,9 +203,14 @@ def evaluate(
     objects: str | Path | None = None,
     map2: str | None = None,
     k: int = 10,
-    max_object_planes: int = 100,
+    max_object_planes: int = MAX_OBJECT_PLANES,
     apply_labels: bool = False,
 ) -> Report:
+    """Score the maps against the truth manifest (and the object catalogue beside it).
+
+    ``max_object_planes`` caps the planes whose annotations are read for each half of the
+    object search; ``apply_labels`` writes the training-majority labels to both maps' nodes.
+    """
     t0 = time.perf_counter()
     truth_path = Path(truth)
     manifest = read_truth(truth_path)
@@ -326,10 +328,19 @@ def evaluate(
 
         objects_path = Path(objects) if objects else truth_path.parent / "objects.csv"
         if objects_path.exists():
+            train_rows = [(r[0], r[1]) for r in rows if str(r[0]) in train1]
             held_rows = [(r[0], r[1]) for r, h in zip(rows, held, strict=True) if h]
-            report.objects = object_purity(
-                conn, m1.model_id, objects_path, held_rows[:max_object_planes]
+            report.object_search, node_kinds = object_search(
+                conn,
+                database.reader_dsn(settings, dsn),
+                m1,
+                objects_path,
+                train_rows,
+                held_rows,
+                max_object_planes,
             )
+            if apply_labels and node_kinds:
+                report.map1_labels_written = apply_labels_fn(conn, m1.model_id, node_kinds)
         elif objects:
             raise UsageError(f"{objects_path}: no such truth object catalogue")
     report.seconds = round(time.perf_counter() - t0, 2)
@@ -372,97 +383,259 @@ def similar_precision(
 
 
 def apply_labels_fn(conn: psycopg.Connection, model_id: int, labels: dict[int, str]) -> int:
+    """Replace this evaluation's labels on a model: its old ones go first, so a node that
+    lost its label since the last run does not keep it."""
     with conn.transaction():
-        return labels_mod.apply_labels(
-            conn, model_id, labels, "truth-majority of training members (evaluate)"
-        )
+        labels_mod.clear_labels(conn, model_id, LABEL_SOURCE)
+        return labels_mod.apply_labels(conn, model_id, labels, LABEL_SOURCE)
 
 
-def read_objects(path: Path, exposures: set[str]) -> dict[str, list[tuple[int, float, float, str]]]:
-    out: dict[str, list[tuple[int, float, float, str]]] = defaultdict(list)
+@dataclass
+class _Truth:
+    """The truth catalogue, as far as the object search needs it."""
+
+    #: exposure -> kind -> rows of that kind
+    counts: dict[str, Counter]
+    #: (exposure, extension) -> columns x, y, kind, length_px, angle_deg (read exposures only)
+    images: dict[tuple[str, int], dict[str, list]]
+    kinds: set[str]
+
+
+def read_objects(path: Path, exposures: set[str], positions: set[str]) -> _Truth:
+    """Per-kind counts of ``exposures`` and the rows of ``positions`` (a subset) by image."""
+
+    def num(v: str | None) -> float:
+        return float(v) if v not in (None, "") else float("nan")
+
+    counts: dict[str, Counter] = defaultdict(Counter)
+    images: dict[tuple[str, int], dict[str, list]] = {}
+    kinds: set[str] = set()
     with open(path, newline="") as fh:
         for r in csv.DictReader(fh):
-            if r["exposure_id"] in exposures:
-                out[r["exposure_id"]].append(
-                    (int(r["extension"]), float(r["x"]), float(r["y"]), r["kind"])
+            e = r["exposure_id"]
+            if e not in exposures:
+                continue
+            kind = r["kind"]
+            counts[e][kind] += 1
+            kinds.add(kind)
+            if e in positions:
+                cols = images.setdefault(
+                    (e, int(r["extension"])),
+                    {"x": [], "y": [], "kind": [], "length_px": [], "angle_deg": []},
                 )
+                cols["x"].append(float(r["x"]))
+                cols["y"].append(float(r["y"]))
+                cols["kind"].append(kind)
+                cols["length_px"].append(num(r.get("length_px")))
+                cols["angle_deg"].append(num(r.get("angle_deg")))
+    return _Truth(counts, images, kinds)
+
+
+def _sample(rows: list[tuple[Any, str]], cap: int) -> list[tuple[Any, str]]:
+    """At most ``cap`` rows, chosen at random with a fixed seed (the same on every run)."""
+    if len(rows) <= cap:
+        return rows
+    pick = np.random.default_rng(0).choice(len(rows), size=cap, replace=False)
+    return [rows[i] for i in sorted(pick)]
+
+
+def matched_annotations(
+    conn: psycopg.Connection, model_id: int, planes: list[tuple[Any, str]], truth: _Truth
+) -> tuple[np.ndarray, list[str]]:
+    """Map-1 node and truth kind (``object_search.match_kinds``) of every annotation of
+    ``planes``."""
+    exposure = {str(p): e for p, e in planes}
+    ann = conn.execute(
+        "SELECT planeid, extension, x, y, map1_node FROM caomai.object_annotation"
+        " WHERE model_id = %s AND planeid = ANY(%s) ORDER BY planeid, extension, object_id",
+        (model_id, [p for p, _ in planes]),
+    ).fetchall()
+    conn.commit()
+    by_image: dict[tuple[str, int], list[tuple[float, float, int]]] = defaultdict(list)
+    for planeid, ext, x, y, node in ann:
+        by_image[(exposure[str(planeid)], int(ext))].append((x, y, node))
+    nodes: list[int] = []
+    kinds: list[str] = []
+    empty: dict[str, list] = {"x": [], "y": [], "kind": [], "length_px": [], "angle_deg": []}
+    for key, dets in by_image.items():
+        xy = np.array([(x, y) for x, y, _ in dets], np.float64)
+        kinds += osearch.match_kinds(xy[:, 0], xy[:, 1], truth.images.get(key, empty)).tolist()
+        nodes += [int(n) for _, _, n in dets]
+    return np.array(nodes, np.int64), kinds
+
+
+def object_search(
+    conn: psycopg.Connection,
+    reader: str,
+    m1: modelstore.ModelRow,
+    path: Path,
+    train_rows: list[tuple[Any, str]],
+    held_rows: list[tuple[Any, str]],
+    cap: int,
+) -> tuple[dict[str, Any], dict[int, str]]:
+    """The object-search section and the Map-1 node labels it used (kinds, "none" aside).
+
+    Training half: Map 1's training planes in the truth; their annotations (at most ``cap``
+    planes) are matched to the truth and each node takes its members' majority kind. Each
+    question's min_count is the one with the best F1 on the training half, on the counts
+    ``has_object_node`` sees (the fingerprints' ``counts``, scaled as the SQL function does).
+    Held-out half: ``has_object_node`` is asked through the read-only role (``reader``, a
+    DSN) over the held-out planes a TAP user can see; the truth side is the same planes.
+    """
+    if not train_rows:
+        return {"skipped": "none of Map 1's training planes is in the truth"}, {}
+    if not m1.active:
+        return {
+            "skipped": f"Map 1 {m1.name!r} is not the active Map 1, which has_object_node asks"
+        }, {}
+    train_read = _sample(train_rows, cap)
+    held_read = _sample(held_rows, cap)
+    truth = read_objects(
+        path,
+        {e for _, e in train_rows + held_rows},
+        {e for _, e in train_read + held_read},
+    )
+    if not truth.counts:
+        raise UsageError(
+            f"{path}: no truth object belongs to any exposure evaluated "
+            "(is it the catalogue of another archive?)"
+        )
+
+    # node labels: the training half's majority kind
+    t_nodes, t_kinds = matched_annotations(conn, m1.model_id, train_read, truth)
+    node_kind = osearch.node_majority_kinds(t_nodes, t_kinds)
+    labels = {n: k for n, k in node_kind.items() if k != osearch.NONE}
+
+    # what has_object_node counts on the training planes, from the same column it reads
+    fps = {
+        str(r[0]): r[1:]
+        for r in conn.execute(
+            "SELECT planeid, counts, n_detected, n_sampled FROM caomai.fingerprint"
+            " WHERE model_id = %s AND planeid = ANY(%s)",
+            (m1.model_id, [p for p, _ in train_rows]),
+        ).fetchall()
+    }
+    conn.commit()
+    t_exp = [e for p, e in train_rows if str(p) in fps]
+    t_fp = [fps[str(p)] for p, _ in train_rows if str(p) in fps]
+    t_counts = np.array([f[0] for f in t_fp], np.float64).reshape(len(t_fp), -1)
+    t_det = np.array([f[1] for f in t_fp], np.float64)
+    t_sam = np.array([f[2] for f in t_fp], np.float64)
+
+    # the held-out half, through the read-only role: only the planes it may see are asked
+    held_ids = [p for p, _ in held_rows]
+    held_exp = {str(p): e for p, e in held_rows}
+    visible = f"p.planeid = ANY(%s) AND {access.public('p')}"
+    with database.connect(reader, vector=False) as rconn:
+        role = rconn.execute("SELECT current_user").fetchone()[0]
+        asked = [
+            str(r[0])
+            for r in rconn.execute(
+                f"SELECT p.planeid FROM caom2.plane AS p WHERE {visible} ORDER BY p.planeid",
+                (held_ids,),
+            ).fetchall()
+        ]
+        questions = {}
+        for q in osearch.QUESTIONS:
+            nodes = sorted(n for n, k in labels.items() if k == q.kind)
+            train_kind = [truth.counts[e][q.kind] for e in t_exp]
+            threshold = osearch.question_threshold(q, train_kind)
+            t_truth = osearch.question_truth(train_kind, threshold)
+            h_truth = osearch.question_truth(
+                [truth.counts[held_exp[p]][q.kind] for p in asked], threshold
+            )
+            answer = dict.fromkeys(asked, False)
+            min_count = None
+            if nodes:
+                t_seen = osearch.object_counts(t_counts, t_det, t_sam, nodes)
+                min_count = osearch.choose_min_count(t_seen, t_truth)
+                for planeid, yes in rconn.execute(
+                    "SELECT p.planeid, caomai.has_object_node(p.planeid, %s, %s)"
+                    f" FROM caom2.plane AS p WHERE {visible}",
+                    (",".join(map(str, nodes)), min_count, held_ids),
+                ).fetchall():
+                    answer[str(planeid)] = bool(yes)
+                train_f1 = osearch.prf(t_seen >= min_count, t_truth).f1
+            else:
+                train_f1 = None
+            scores = osearch.prf([answer[p] for p in asked], h_truth)
+            questions[q.name] = {
+                "description": q.description,
+                "kind": q.kind,
+                "truth_threshold": threshold,
+                "train_base_rate": float(np.mean(t_truth)) if len(t_truth) else None,
+                "nodes": nodes,
+                "min_count": min_count,
+                "train_f1": train_f1,
+                **asdict(scores),
+            }
+        rconn.rollback()
+
+    h_nodes, h_kinds = matched_annotations(conn, m1.model_id, held_read, truth)
+    purity = osearch.kind_purity(h_nodes, h_kinds, node_kind, truth.kinds)
+    out = {
+        "map1": m1.name,
+        "role": role,
+        "min_members": osearch.MIN_MEMBERS,
+        "train_planes": len(t_exp),
+        "train_planes_read": len(train_read),
+        "train_detections": len(t_kinds),
+        "held_out": len(held_rows),
+        "asked": len(asked),
+        "proprietary_not_asked": len(held_rows) - len(asked),
+        "labels": {str(n): k for n, k in sorted(node_kind.items())},
+        "questions": questions,
+        "held_planes_read": len(held_read),
+        "held_detections": len(h_kinds),
+        "held_matched": sum(1 for k in h_kinds if k != osearch.NONE),
+        **purity,
+    }
+    return out, labels
+
+
+def render_object_search(o: dict[str, Any]) -> list[str]:
+    if "skipped" in o:
+        return ["", f"Object search on Map 1: skipped ({o['skipped']})"]
+    out = [
+        "",
+        "Object search on Map 1 (nodes labelled by the training half's majority kind; "
+        f"has_object_node on {o['asked']} held-out public exposures as {o['role']}; "
+        f"{o['proprietary_not_asked']} proprietary not asked)",
+        f"{'question':16}{'nodes':>7}{'min_count':>11}{'base rate':>11}{'precision':>11}"
+        f"{'recall':>8}{'F1':>7}",
+    ]
+    for name, q in o["questions"].items():
+        mc = "-" if q["min_count"] is None else str(q["min_count"])
+        out.append(
+            f"{name:16}{len(q['nodes']):>7}{mc:>11}{q['base_rate']:>11.3f}"
+            f"{q['precision']:>11.3f}{q['recall']:>8.3f}{q['f1']:>7.3f}"
+        )
+    out += [
+        f"Per kind ({o['held_detections']} detections of {o['held_planes_read']} held-out "
+        f"exposures, {o['held_matched']} matched to the truth; labels from "
+        f"{o['train_detections']} detections of {o['train_planes_read']} training exposures)",
+        f"{'kind':14}{'matched':>9}{'nodes':>7}{'purity':>9}{'completeness':>14}",
+    ]
+    for kind, k in sorted(o["kinds"].items()):
+        out.append(
+            f"{kind:14}{k['matched']:>9}{k['nodes']:>7}{k['purity']:>9.3f}"
+            f"{k['completeness']:>14.3f}"
+        )
+    owners = (
+        f"kinds owning no node: {', '.join(o['unowned'])}"
+        if o["unowned"]
+        else "every truth kind owns a node"
+    )
+    out.append(f"mean node purity {o['weighted_purity']:.3f}; {owners}")
     return out
 
 
-def object_purity(
-    conn: psycopg.Connection,
-    model_id: int,
-    path: Path,
-    planes: list[tuple[Any, str]],
-) -> dict[str, Any]:
-    """Match annotations to truth objects by position; purity of each Map-1 node."""
-    from scipy.spatial import cKDTree
-
-    truth = read_objects(path, {e for _, e in planes})
-    if planes and not truth:
-        raise UsageError(
-            f"{path}: no truth object belongs to any of the {len(planes)} held-out exposures "
-            "scored (is it the catalogue of another archive?)"
-        )
-    node_kinds: dict[int, list[str]] = defaultdict(list)
-    detections = matched = 0
-    for planeid, exposure in planes:
-        ann = conn.execute(
-            "SELECT extension, x, y, map1_node FROM caomai.object_annotation"
-            " WHERE planeid = %s AND model_id = %s",
-            (planeid, model_id),
-        ).fetchall()
-        detections += len(ann)
-        objs = truth.get(exposure, [])
-        by_ext: dict[int, list[tuple[float, float, str]]] = defaultdict(list)
-        for ext, x, y, kind in objs:
-            by_ext[ext].append((x, y, kind))
-        trees = {
-            ext: (cKDTree(np.array([(x, y) for x, y, _ in v])), [kd for _, _, kd in v])
-            for ext, v in by_ext.items()
-        }
-        for ext, x, y, node in ann:
-            kind = "none"
-            if ext in trees:
-                tree, kinds = trees[ext]
-                hits = tree.query_ball_point((x, y), r=max(EXTENDED_KINDS.values()))
-                best, best_d = None, np.inf
-                for i in hits:
-                    px, py = tree.data[i]
-                    d = float(np.hypot(px - x, py - y))
-                    radius = EXTENDED_KINDS.get(kinds[i], MATCH_RADIUS)
-                    if d <= radius and d < best_d:
-                        best, best_d = kinds[i], d
-                if best is not None:
-                    kind = best
-                    matched += 1
-            node_kinds[int(node)].append(kind)
-    conn.commit()
-    node_major = {n: majority(v) for n, v in node_kinds.items()}
-    kinds = sorted({k for v in node_kinds.values() for k in v})
-    per_kind = {}
-    total_members = sum(len(v) for v in node_kinds.values())
-    weighted = sum(sum(1 for k in v if k == node_major[n]) for n, v in node_kinds.items())
-    for kind in kinds:
-        nodes = [n for n, m in node_major.items() if m == kind]
-        members = sum(len(node_kinds[n]) for n in nodes)
-        correct = sum(sum(1 for k in node_kinds[n] if k == kind) for n in nodes)
-        n_kind = sum(sum(1 for k in v if k == kind) for v in node_kinds.values())
-        per_kind[kind] = {
-            "matched": n_kind,
-            "nodes": len(nodes),
-            "purity": correct / members if members else float("nan"),
-            "completeness": correct / n_kind if n_kind else float("nan"),
-        }
-    return {
-        "planes": len(planes),
-        "detections": detections,
-        "matched": matched,
-        "kinds": per_kind,
-        "weighted_purity": weighted / total_members if total_members else float("nan"),
-        "nodes_with_members": len(node_kinds),
-        "nodes": {
-            str(n): {"majority": node_major[n], "members": len(v), "counts": dict(Counter(v))}
-            for n, v in sorted(node_kinds.items())
-        },
-    }
+def _json_safe(value: Any) -> Any:
+    """NaN and infinities as None, recursively (JSON has neither)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value

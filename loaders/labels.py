@@ -94,3 +94,13 @@ def apply_labels(conn, model_id: int, labels: dict[int, str], source: str) -> in
             (label, source, model_id, node_id),
         ).rowcount
     return n
+
+
+def clear_labels(conn, model_id: int, source: str) -> int:
+    """Remove the labels one source wrote on a model (e.g. before it writes them again, so a
+    node it no longer labels does not keep a stale label); other sources' labels stay."""
+    return conn.execute(
+        "UPDATE caomai.map_node_store SET label = NULL, label_source = NULL, labeled_at = NULL"
+        " WHERE model_id = %s AND label_source = %s",
+        (model_id, source),
+    ).rowcount
