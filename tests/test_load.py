@@ -29,7 +29,8 @@ from caomai_db import database, dbadmin
 from caomai_db.cli import main as caomai
 from caomai_db.config import Settings
 from caomai_loaders import image_vector, modelstore
-from caomai_loaders.evaluate import evaluate
+from caomai_loaders import object_search as osearch
+from caomai_loaders.evaluate import LABEL_SOURCE, evaluate
 from caomai_loaders.load import LoadOptions, load
 from caomai_loaders.train import train_map1, train_map2
 
@@ -50,7 +51,8 @@ class Archive:
 @pytest.fixture(scope="module")
 def archive(cluster_dsn: str, tmp_path_factory: pytest.TempPathFactory):
     directory = tmp_path_factory.mktemp("synthetic")
-    kinds = make_archive(directory, per_kind=6)
+    # cosmic rays vary per CCD (0-11), so "images with many cosmic rays" has an answer
+    kinds = make_archive(directory, per_kind=6, cosmic_rays=(0, 12))
     truth = directory / "exposures.csv"
     with open(truth, "w", newline="") as fh:
         w = csv.writer(fh)
@@ -471,3 +473,97 @@ def test_map2_labels_and_evaluation(archive: Archive, copy_db, capsys) -> None:
     assert "(3 classes)" in text  # the archive's three kinds, counted, not a fixed figure
     # this truth has labels only, not the simulator's conditions: no truth ceiling to show
     assert report.ceiling is None and "Truth ceiling" not in text
+    assert_object_search(dsn, archive, report, text)
+
+
+def assert_object_search(dsn: str, archive: Archive, report, text: str) -> None:
+    """The object-search section against objects.csv, recomputed here from the truth."""
+    o = report.object_search
+    assert o is not None and "skipped" not in o, o
+    # asked through the read-only role, which does not ask the two proprietary held-out planes
+    assert o["role"] == "caomai_reader"
+    assert (o["held_out"], o["asked"], o["proprietary_not_asked"]) == (9, 7, 2)
+    assert "as caomai_reader; 2 proprietary not asked" in text and "Per kind" in text
+    counts: dict[str, dict[str, int]] = {}
+    with open(archive.directory / "objects.csv", newline="") as fh:
+        for r in csv.DictReader(fh):
+            c = counts.setdefault(r["exposure_id"], {})
+            c[r["kind"]] = c.get(r["kind"], 0) + 1
+    with database.connect(dsn) as conn:
+        hidden = {
+            r[0]
+            for r in conn.execute(
+                "SELECT o.observationid FROM caom2.plane AS p"
+                " JOIN caom2.observation AS o ON o.obsid = p.obsid WHERE p.metarelease > now()"
+            ).fetchall()
+        }
+    names = sorted(counts)
+    train = [e for e in names if e[-3:] < "003"]
+    asked = [e for e in names if e[-3:] >= "003" and e not in hidden]
+    assert len(asked) == 7
+    assert set(o["questions"]) == {q.name for q in osearch.QUESTIONS}
+    for q in osearch.QUESTIONS:
+        got = o["questions"][q.name]
+        threshold = osearch.question_threshold(q, [counts[e].get(q.kind, 0) for e in train])
+        assert got["truth_threshold"] == threshold
+        positives = sum(counts[e].get(q.kind, 0) >= threshold for e in asked)
+        assert got["n"] == 7 and got["base_rate"] == pytest.approx(positives / 7)
+        assert got["tp"] + got["fn"] == positives
+        for m in ("precision", "recall"):
+            assert np.isnan(got[m]) or 0 <= got[m] <= 1
+        assert 0 <= got["f1"] <= 1
+        labelled = sorted(int(n) for n, k in o["labels"].items() if k == q.kind)
+        assert got["nodes"] == labelled
+        assert (got["min_count"] is None) == (not labelled)
+    # the truth of this archive: stars and cosmic rays, varied enough to have positives
+    assert o["questions"]["trail"]["base_rate"] == 0
+    assert 0 < o["questions"]["cosmic_rich"]["base_rate"] < 1
+    assert set(o["kinds"]) >= {"star", "cosmic_ray"}
+    assert o["kinds"]["star"]["matched"] > 0 and o["held_matched"] > 0
+    assert set(o["unowned"]) <= {"star", "cosmic_ray"}
+    assert json.dumps(report.to_dict(), allow_nan=False)  # NaN precisions go out as null
+
+    # --apply-labels wrote the Map-1 labels (kinds, "none" aside) ...
+    written = {int(n): k for n, k in o["labels"].items() if k != osearch.NONE}
+    assert written and report.map1_labels_written == len(written)
+    with database.connect(dsn) as conn:
+        m1 = modelstore.get_model(conn, archive.map1)
+        stored = dict(
+            conn.execute(
+                "SELECT node_id, label FROM caomai.map_node WHERE model_id = %s"
+                " AND label_source = %s",
+                (m1.model_id, LABEL_SOURCE),
+            ).fetchall()
+        )
+        assert stored == written
+        # ... where the web page reads them (as the read-only role, like the API)
+        from caomai_web import mapdata
+
+        with database.connect(database.reader_dsn(Settings.from_env(dsn), dsn)) as reader:
+            _, shown = mapdata.map_view(reader, "map1")
+        assert {n["node"]: n["label"] for n in shown if n["label"]} == written
+        # a re-run clears its own stale labels, and leaves an expert's alone
+        spare = [n for n in range(400) if n not in written][:2]
+        conn.execute(
+            "UPDATE caomai.map_node_store SET label = 'stale', label_source = %s"
+            " WHERE model_id = %s AND node_id = %s",
+            (LABEL_SOURCE, m1.model_id, spare[0]),
+        )
+        conn.execute(
+            "UPDATE caomai.map_node_store SET label = 'expert', label_source = 'expert:x'"
+            " WHERE model_id = %s AND node_id = %s",
+            (m1.model_id, spare[1]),
+        )
+        conn.commit()
+    again = evaluate(Settings.from_env(dsn), truth=archive.truth, k=5, apply_labels=True)
+    # the same figures on a re-run (compared JSON-safe: NaN is not equal to itself)
+    assert again.to_dict()["object_search"] == report.to_dict()["object_search"]
+    with database.connect(dsn) as conn:
+        left = dict(
+            conn.execute(
+                "SELECT node_id, label FROM caomai.map_node WHERE model_id = %s"
+                " AND label IS NOT NULL",
+                (m1.model_id,),
+            ).fetchall()
+        )
+    assert left == {**written, spare[1]: "expert"}
