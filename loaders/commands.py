@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from caomai_db.config import Settings
 from caomai_db.errors import UsageError
 
-from . import shape, simulate
+from . import rare, shape, simulate
 
 if TYPE_CHECKING:
     from .demo import DemoOptions, Plan
@@ -217,6 +217,7 @@ def cmd_train_map1(args: argparse.Namespace, settings: Settings) -> int:
         width=args.width,
         som_epochs=args.som_epochs,
         shape_weight=args.shape_weight,
+        rare_mix=args.rare_mix,
         transform=args.transform,
         background=args.background,
         device=args.device,
@@ -500,6 +501,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=shape.DEFAULT_WEIGHT,
         help="weight of the measured shape features (adaptive moments) beside the embedding "
         f"(loaders/shape.py; 0 = embedding only; default {shape.DEFAULT_WEIGHT:g})",
+    )
+    p.add_argument(
+        "--rare-mix",
+        type=float,
+        default=rare.DEFAULT_MIX,
+        help="share of the cutout sampling drawn by inverse density, so rare kinds (trails, "
+        f"bleeds) own Map-1 nodes (loaders/rare.py; 0 = uniform; default {rare.DEFAULT_MIX:g})",
     )
     p.add_argument(
         "--transform",

@@ -13,7 +13,18 @@ Why these choices:
   and 2 floods a frame with thousands;
 - saturated pixels (at or above the header's SATURATE, or the image maximum when a large flat
   plateau shows the detector clipped) are flagged on the objects that touch them, not removed:
-  saturation and bleed trails are content the maps must see.
+  saturation and bleed trails are content the maps must see;
+- long straight features (satellite and aircraft trails) are found whole by a second pass
+  (``segments``): a trail a few tenths of the noise per pixel breaks, at full resolution, into
+  dozens of noise-like fragments no map can tell from noise. Averaged over ``segment_bin`` x
+  ``segment_bin`` pixels its signal-to-noise grows that many times, and sep finds it as one
+  long thin object. Such an object (at least ``segment_min_length`` pixels of major axis,
+  ``segment_min_elongation`` times longer than wide) becomes one detection flagged
+  ``FLAG_SEGMENT`` at its centroid, and the full-resolution fragments lying on it are dropped:
+  the trail counts once, as a trail. Two kinds of line are left to the first pass: saturated
+  ones (a bleed trail, detected whole with its star) and lines within ``segment_max_column_deg``
+  of the columns (bleeds, bad columns, amplifier boundaries: column-aligned by construction;
+  a satellite crossing exactly along the columns is lost, 1 in 18).
 
 The result keeps the background-subtracted pixels and the noise map, so cutouts can be
 normalised in units of the local noise (see ``cutouts.py``).
@@ -34,6 +45,8 @@ from .images import ImageHDU
 FLAG_SATURATED = 1 << 8
 FLAG_MASKED = 1 << 9
 FLAG_EDGE = 1 << 10
+#: a long straight feature found by the binned second pass (``_segments``)
+FLAG_SEGMENT = 1 << 11
 
 #: Catalogue columns kept per object (sep names).
 CATALOG_FIELDS = ("x", "y", "a", "b", "theta", "flux", "peak", "flag", "npix")
@@ -49,6 +62,14 @@ class DetectParams:
     #: at most this many objects per image are kept from sep (a pathological frame can hold
     #: hundreds of thousands of noise "objects"); the total is still counted
     max_per_image: int = 200_000
+    #: the second pass for trails (see the module's docstring); False in model files from
+    #: before it, so an older Map 1 loads what it was trained on
+    segments: bool = True
+    segment_bin: int = 4
+    segment_thresh: float = 2.0
+    segment_min_length: float = 40.0
+    segment_min_elongation: float = 6.0
+    segment_max_column_deg: float = 5.0
 
 
 @dataclass
@@ -108,6 +129,8 @@ def detect(image: ImageHDU, params: DetectParams | None = None) -> Detections:
     data_sub[mask] = 0.0
 
     objects = _extract(data_sub, rms, mask, params)
+    if params.segments:
+        objects = _with_segments(objects, data_sub, rms, data, image, params)
     n_total = len(objects)
     if n_total > params.max_per_image:
         # keep the brightest; the count is what the fingerprint weight needs
@@ -172,6 +195,91 @@ def _extract(data_sub: np.ndarray, rms: np.ndarray, mask: np.ndarray, params: De
                 )
             raise DetectionError(f"source extraction failed: {message}") from exc
     raise DetectionError("source extraction failed: the frame is too crowded or too noisy")
+
+
+def _with_segments(objects, data_sub, rms, data, image, params: DetectParams):
+    """``objects`` with the long straight features of the binned pass added (flagged
+    ``FLAG_SEGMENT``) and the full-resolution fragments lying on them removed."""
+    segs = _segments(data_sub, rms, data, image, params)
+    if segs is None or len(segs) == 0:
+        return objects
+    x, y = objects["x"], objects["y"]
+    drop = np.zeros(len(objects), bool)
+    for s in segs:
+        ux, uy = np.cos(s["theta"]), np.sin(s["theta"])
+        across = np.abs(-(x - s["x"]) * uy + (y - s["y"]) * ux)
+        # a fragment: its centre on the line, smaller than the segment. Along the whole line,
+        # not only the part the binned pass found: a trail crosses the image, and its faint
+        # stretches break into fragments the binned pass may find as separate pieces or not
+        drop |= (across <= max(3.0, 1.5 * s["b"])) & (objects["npix"] < s["npix"])
+    if segs.dtype != objects.dtype:
+        segs = segs.astype(objects.dtype)
+    return np.concatenate([objects[~drop], segs])
+
+
+def _segments(data_sub, rms, data, image, params: DetectParams):
+    """Long thin objects of the ``segment_bin``-binned image, in full-resolution units, as
+    rows of sep's dtype (flag ``FLAG_SEGMENT``); saturated and column-aligned ones left out."""
+    k = int(params.segment_bin)
+    ny, nx = (data_sub.shape[0] // k) * k, (data_sub.shape[1] // k) * k
+    if ny < 8 * k or nx < 8 * k:
+        return None
+    valid = np.isfinite(data_sub[:ny, :nx]).reshape(ny // k, k, nx // k, k)
+    filled = np.nan_to_num(data_sub[:ny, :nx]).reshape(ny // k, k, nx // k, k)
+    n_ok = valid.sum(axis=(1, 3))
+    binned = (filled.sum(axis=(1, 3)) / np.maximum(n_ok, 1)).astype(np.float32)
+    # the mean of n pixels has 1/sqrt(n) of their noise
+    noise = (
+        rms[:ny, :nx].reshape(ny // k, k, nx // k, k).mean(axis=(1, 3))
+        / np.sqrt(np.maximum(n_ok, 1))
+    ).astype(np.float32)
+    bmask = n_ok < (k * k) // 2
+    binned[bmask] = 0.0
+    try:
+        found = sep.extract(
+            binned,
+            params.segment_thresh,
+            err=noise,
+            mask=bmask,
+            minarea=max(5, int(params.segment_min_length / k / 4)),
+            deblend_cont=1.0,
+        )
+    except Exception:  # the binned pass is an extra: a failure leaves the first pass's objects
+        return None
+    a, b = found["a"] * k, found["b"] * k
+    column = np.abs(np.abs(np.degrees(found["theta"])) - 90.0) < params.segment_max_column_deg
+    keep = (
+        (a >= params.segment_min_length)
+        & (a >= params.segment_min_elongation * np.maximum(b, 1e-3))
+        & ~column
+    )
+    if image.saturation is not None and image.saturation > 0:
+        level = 0.999 * float(image.saturation)
+        for j in np.flatnonzero(keep):
+            box = data[
+                int(found["ymin"][j]) * k : (int(found["ymax"][j]) + 1) * k,
+                int(found["xmin"][j]) * k : (int(found["xmax"][j]) + 1) * k,
+            ]
+            if box.size and float(np.nanmax(box)) >= level:
+                keep[j] = False
+    segs = found[keep].copy()
+    off = (k - 1) / 2.0
+    for name in ("x", "xpeak", "xcpeak"):
+        segs[name] = segs[name] * k + (off if name == "x" else 0)
+    for name in ("y", "ypeak", "ycpeak"):
+        segs[name] = segs[name] * k + (off if name == "y" else 0)
+    for name in ("xmin", "xmax"):
+        segs[name] = segs[name] * k
+    for name in ("ymin", "ymax"):
+        segs[name] = segs[name] * k
+    segs["a"] = segs["a"] * k
+    segs["b"] = segs["b"] * k
+    for name in ("x2", "y2", "xy"):
+        segs[name] = segs[name] * k * k
+    segs["npix"] = segs["npix"] * k * k
+    segs["flux"] = segs["flux"] * k * k
+    segs["flag"] = segs["flag"] | FLAG_SEGMENT
+    return segs
 
 
 def _saturation_level(image: ImageHDU, finite_values: np.ndarray) -> float | None:

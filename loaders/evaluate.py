@@ -626,7 +626,10 @@ def render_object_search(o: dict[str, Any]) -> list[str]:
         if o["unowned"]
         else "every truth kind owns a node"
     )
-    out.append(f"mean node purity {o['weighted_purity']:.3f}; {owners}")
+    out.append(
+        f"mean node purity {o['weighted_purity']:.3f} (over detections matched to the truth: "
+        f"{o['matched_purity']:.3f}); {owners}"
+    )
     return out
 
 

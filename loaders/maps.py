@@ -37,6 +37,9 @@ class Map1:
     shape_scale: np.ndarray | None = None
     #: per-feature factors (``shape.emphasis()`` when trained); None in files from before them
     shape_emphasis: np.ndarray | None = None
+    #: the features it was trained on, in order (a Map 1 from before a feature existed keeps
+    #: its own list: ``shape.select``)
+    shape_names: tuple[str, ...] = shape.NAMES
 
     def inputs(self, embedding: np.ndarray, raw_shape: np.ndarray | None) -> np.ndarray:
         """What the SOM sees for these objects: the embedding, plus the shape features."""
@@ -46,7 +49,7 @@ class Map1:
             raise UsageError("this Map 1 uses shape features: give the objects' measured columns")
         return shape.combine(
             embedding,
-            raw_shape,
+            shape.select(raw_shape, self.shape_names),
             self.shape_center,
             self.shape_scale,
             self.shape_weight,
@@ -92,7 +95,7 @@ class Map1:
             },
             "fingerprint": {"transform": self.transform},
             "shape": {
-                "names": list(shape.NAMES),
+                "names": list(self.shape_names),
                 "weight": self.shape_weight,
                 "center": None if self.shape_center is None else self.shape_center.tolist(),
                 "scale": None if self.shape_scale is None else self.shape_scale.tolist(),
@@ -117,15 +120,18 @@ class Map1:
         device = device or torch.device("cpu")
         som = payload["som"]
         feats = payload.get("shape") or {"weight": 0.0}  # files from before shape features
-        if feats["weight"] and tuple(feats.get("names", ())) != shape.NAMES:
+        names = tuple(feats.get("names") or shape.NAMES)
+        if feats["weight"] and not set(names) <= set(shape.NAMES):
             raise UsageError(
-                f"the model was trained on shape features {feats.get('names')}, this caomai "
+                f"the model was trained on shape features {list(names)}, this caomai "
                 f"computes {list(shape.NAMES)}"
             )
+        # files from before the binned trail pass were trained without it
+        detect = {"segments": False, **payload["detect"]}
         return cls(
             encoder=encoder.from_state(payload["encoder"], device),
             som=SOM(int(som["rows"]), int(som["cols"]), som["codebook"].numpy()),
-            detect=DetectParams(**payload["detect"]),
+            detect=DetectParams(**detect),
             transform=payload["fingerprint"]["transform"],
             background=cut.get("background", "local"),
             device=device,
@@ -133,6 +139,7 @@ class Map1:
             shape_center=None if feats.get("center") is None else np.array(feats["center"]),
             shape_scale=None if feats.get("scale") is None else np.array(feats["scale"]),
             shape_emphasis=None if feats.get("emphasis") is None else np.array(feats["emphasis"]),
+            shape_names=names,
         )
 
 
@@ -169,12 +176,6 @@ class Map2:
         if payload.get("kind") != "map2":
             raise UsageError("not a map2 model file")
         som = payload["som"]
-        feats = payload.get("shape") or {"weight": 0.0}  # files from before shape features
-        if feats["weight"] and tuple(feats.get("names", ())) != shape.NAMES:
-            raise UsageError(
-                f"the model was trained on shape features {feats.get('names')}, this caomai "
-                f"computes {list(shape.NAMES)}"
-            )
         # files from before the image vector say nothing: they were trained on fp
         which = payload.get("input", "fp")
         if which not in MAP2_INPUTS:

@@ -246,7 +246,9 @@ def kind_purity(
     For each kind: the nodes labelled with it; purity = share of those nodes' held-out members
     that are of the kind; completeness = share of the kind's held-out detections that land in
     those nodes. ``weighted_purity`` is the share of held-out members of labelled nodes whose
-    kind is their node's label. ``unowned`` lists the kinds of ``truth_kinds`` (and of the
+    kind is their node's label; ``matched_purity`` the same over the members matched to a
+    truth object (noise peaks and blends, "none", left out: they are no kind of the truth
+    catalogue, and the faintest of them cannot be told from the faintest galaxies). ``unowned`` lists the kinds of ``truth_kinds`` (and of the
     detections), "none" aside, that label no node.
     """
     node_arr = np.asarray(nodes, np.int64)
@@ -268,8 +270,12 @@ def kind_purity(
         }
     n_labelled = int(labelled.sum())
     correct = int(np.sum(labelled & (label_arr == kind_arr)))
+    matched = labelled & (kind_arr != NONE)
+    n_matched = int(matched.sum())
+    correct_matched = int(np.sum(matched & (label_arr == kind_arr)))
     owned = set(labels.values())
     return {
+        "matched_purity": correct_matched / n_matched if n_matched else float("nan"),
         "kinds": per_kind,
         "weighted_purity": correct / n_labelled if n_labelled else float("nan"),
         "members_in_labelled_nodes": n_labelled,

@@ -31,7 +31,20 @@ from .images import ImageError, primary_header, read_images
 
 #: Per-object columns of a FileObjects sample (besides the cutouts): sep's catalogue, then the
 #: adaptive moments of the cutout (``moments.NAMES``).
-CATALOGUE = ("extension", "x", "y", "ra", "dec", "flux", "a", "b", "theta", "peak", "flag")
+CATALOGUE = (
+    "extension",
+    "x",
+    "y",
+    "ra",
+    "dec",
+    "flux",
+    "a",
+    "b",
+    "theta",
+    "peak",
+    "flag",
+    "npix",
+)
 COLUMNS = CATALOGUE + moments.NAMES
 
 
@@ -79,7 +92,8 @@ def file_objects(
     notes: list[str] = []
     keep_keys = np.zeros(0)
     keep_cols: dict[str, np.ndarray] = {
-        c: np.zeros(0, np.int32 if c in ("extension", "flag") else np.float64) for c in CATALOGUE
+        c: np.zeros(0, np.int32 if c in ("extension", "flag", "npix") else np.float64)
+        for c in CATALOGUE
     }
     keep_ext: list[str | None] = []
     # the sample's boxes in signal-to-noise units; moments and the stretch come once, at the end
@@ -154,6 +168,7 @@ def file_objects(
                 "theta": cat["theta"][local],
                 "peak": cat["peak"][local],
                 "flag": cat["flag"][local] | cut_flags,
+                "npix": cat["npix"][local],
             }
             all_keys = np.concatenate([keep_keys, keys[local]])
             order = np.argsort(all_keys, kind="stable")[:max_objects]

@@ -18,7 +18,15 @@ these features (``NAMES``):
   ``e1 + i e2`` over the file's sample: a tracking error smears every object the same way,
   galaxies point anywhere. So ``aligned`` is large on a badly tracked exposure and spread
   around zero elsewhere;
-- ``unmeasured``: 1 where the moments failed (a one-pixel cosmic ray, a blend, a noise peak).
+- ``unmeasured``: 1 where the moments failed (a one-pixel cosmic ray, a blend, a noise peak);
+- the object's extent beyond the 32x32 box, from sep's isophotal measurement of the whole
+  detection: ``log_area`` (log of its pixels above the threshold) and ``log_extent`` (log of
+  its semi-major axis), and ``elongation`` (log of sep's a/b). The cutout is scaled to peak 1
+  and cut at 32 pixels, so a bleeding star, a large merging pair and a trail all look like
+  "something bright filling the box"; these tell them apart;
+- ``saturated`` and ``segment``: the detection flags ``FLAG_SATURATED`` (the object reaches
+  the saturation level: a saturated star, and with it its bleed) and ``FLAG_SEGMENT`` (a trail
+  found whole by the binned pass, ``detect.py``), as 0/1.
 
 The shape of a faint object is mostly noise, so ``ellipticity``, ``rho4``, ``aligned`` and
 ``across`` are multiplied by ``snr / (snr + SNR_HALF)`` (0 for noise, 1 for bright objects);
@@ -41,7 +49,22 @@ from __future__ import annotations
 
 import numpy as np
 
-NAMES = ("ellipticity", "log_size", "rho4", "log_snr", "aligned", "across", "unmeasured")
+from .detect import FLAG_SATURATED, FLAG_SEGMENT
+
+NAMES = (
+    "ellipticity",
+    "log_size",
+    "rho4",
+    "log_snr",
+    "aligned",
+    "across",
+    "unmeasured",
+    "log_area",
+    "log_extent",
+    "elongation",
+    "saturated",
+    "segment",
+)
 DEFAULT_WEIGHT = 1.0
 #: standardised features are clipped to +-CLIP so a few freak measurements cannot stretch Map 1
 CLIP = 5.0
@@ -51,13 +74,25 @@ SNR_HALF = 20.0
 EMPHASIS = {"aligned": 2.5}
 
 
-def emphasis() -> np.ndarray:
-    """Per-feature factors (``NAMES`` order) applied after standardising."""
-    return np.array([EMPHASIS.get(name, 1.0) for name in NAMES])
+def emphasis(names: tuple[str, ...] = NAMES) -> np.ndarray:
+    """Per-feature factors (in ``names`` order) applied after standardising."""
+    return np.array([EMPHASIS.get(name, 1.0) for name in names])
+
+
+def select(raw: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
+    """The columns of ``raw_features`` a model was trained on (a Map 1 from before a feature
+    existed keeps computing exactly its own)."""
+    if tuple(names) == NAMES:
+        return raw
+    unknown = [n for n in names if n not in NAMES]
+    if unknown:
+        raise ValueError(f"unknown shape features {unknown}; this caomai computes {list(NAMES)}")
+    return raw[:, [NAMES.index(n) for n in names]]
 
 
 def raw_features(columns: dict[str, np.ndarray]) -> np.ndarray:
-    """(N, 7) float64 features of one file's objects (``moments.NAMES`` plus sep's a, b).
+    """(N, len(NAMES)) float64 features of one file's objects (``moments.NAMES`` plus sep's
+    a, b, npix and flags).
 
     The common direction is a property of the file, so call this once per file with all of its
     sampled objects.
@@ -80,6 +115,8 @@ def raw_features(columns: dict[str, np.ndarray]) -> np.ndarray:
     common = np.sum(trust * (e1 + 1j * e2))
     angle = np.angle(common) if abs(common) > 0 else 0.0  # of the spin-2 pair: twice the axis
     phase = np.arctan2(e2, e1) - angle
+    npix = np.clip(np.nan_to_num(np.asarray(columns["npix"], np.float64), nan=1.0), 1.0, None)
+    flag = np.asarray(columns["flag"], np.int64)
     return np.stack(
         [
             trust * e,
@@ -89,6 +126,11 @@ def raw_features(columns: dict[str, np.ndarray]) -> np.ndarray:
             trust * e * np.cos(phase),
             trust * e * np.sin(phase),
             (~measured).astype(np.float64),
+            np.log(npix),
+            np.log(np.clip(a, 0.3, None)),
+            np.log(np.clip(a, 0.3, None) / np.clip(b, 0.3, None)),
+            ((flag & FLAG_SATURATED) != 0).astype(np.float64),
+            ((flag & FLAG_SEGMENT) != 0).astype(np.float64),
         ],
         axis=1,
     )

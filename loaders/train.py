@@ -39,7 +39,7 @@ from caomai_db.errors import SetupError, UsageError
 
 from . import cutouts as cutout_mod
 from . import encoder as encoder_mod
-from . import modelstore, moments, shape
+from . import modelstore, moments, rare, shape
 from .detect import FLAG_EDGE, FLAG_SATURATED, DetectParams
 from .device import cpu_threads, pick_device
 from .fingerprint import DEFAULT_TRANSFORM, TRANSFORMS
@@ -69,7 +69,7 @@ def _sample_one(job: tuple[str, str, int, int, dict, str]) -> tuple[str, Any]:
         )
     except Exception as exc:  # recorded and skipped: a training set survives a bad file
         return planeid, f"{type(exc).__name__}: {exc}"
-    keep = ("a", "b", "flux", "peak", "flag", "x", "y", "extension", *moments.NAMES)
+    keep = ("a", "b", "flux", "peak", "flag", "npix", "x", "y", "extension", *moments.NAMES)
     cols = {k: fo.columns[k] for k in keep}
     # per file: the common direction of the "aligned" feature is the file's own (shape.py)
     cols["shape"] = shape.raw_features(fo.columns)
@@ -96,9 +96,14 @@ def sample_cutouts(
     seed: int,
     background: str = cutout_mod.DEFAULT_BACKGROUND,
     progress: bool = True,
+    rare_mix: float = rare.DEFAULT_MIX,
 ) -> tuple[np.ndarray, dict[str, np.ndarray], list[str], list[str]]:
-    """Up to n_cutouts normalised cutouts drawn evenly over the planes."""
+    """Up to n_cutouts normalised cutouts drawn over the planes: each plane offers a uniform
+    sample of its detections (``POOL`` times its even share when ``rare_mix`` > 0, so that
+    rare kinds are in the pool), and the cutouts are drawn from the pool by ``rare.pick``."""
     per_plane = max(16, math.ceil(n_cutouts / max(1, len(planes))))
+    if rare_mix > 0:
+        per_plane *= POOL
     jobs = [
         (str(p.planeid), str(p.path), per_plane, seed + i, asdict(params), background)
         for i, p in enumerate(planes)
@@ -132,10 +137,14 @@ def sample_cutouts(
         [np.full(len(b), i, dtype=np.int32) for i, b in enumerate(boxes)]
     )
     if len(all_boxes) > n_cutouts:
-        pick = np.sort(np.random.default_rng(seed).choice(len(all_boxes), n_cutouts, replace=False))
+        pick = rare.pick(all_cols["shape"], n_cutouts, seed, mix=rare_mix)
         all_boxes = all_boxes[pick]
         all_cols = {k: v[pick] for k, v in all_cols.items()}
     return all_boxes, all_cols, used, failed
+
+
+#: with rare-aware sampling each plane offers this many times its even share of objects
+POOL = 4
 
 
 def _median(values: np.ndarray, digits: int = 3) -> float | None:
@@ -244,6 +253,7 @@ def train_map1(
     detect: DetectParams | None = None,
     progress: bool = True,
     description: str | None = None,
+    rare_mix: float = rare.DEFAULT_MIX,
     say: Callable[[str], None] | None = None,
 ) -> modelstore.ModelRow:
     """Train and register a Map-1 model; returns its row. What it did (cutouts, training
@@ -285,6 +295,7 @@ def train_map1(
         seed=seed,
         background=background,
         progress=progress,
+        rare_mix=rare_mix,
     )
     timings["sample_s"] = round(time.perf_counter() - t0, 2)
     say(
@@ -364,6 +375,7 @@ def train_map1(
         },
         "fingerprint_transform": transform,
         "shape_features": {"names": list(shape.NAMES), "weight": shape_weight},
+        "sampling": {"rare_mix": rare_mix, "cap": rare.DEFAULT_CAP, "pool": POOL},
         "timings": timings,
         "device": str(dev),
         "torch": torch.__version__,

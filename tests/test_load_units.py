@@ -11,7 +11,7 @@ import torch
 from astropy.io import fits
 
 from caomai_loaders import cutouts, device, fingerprint
-from caomai_loaders.detect import FLAG_EDGE, DetectionError, detect
+from caomai_loaders.detect import FLAG_EDGE, FLAG_SEGMENT, DetectionError, DetectParams, detect
 from caomai_loaders.images import ImageHDU, read_images
 from caomai_loaders.objects import NoObjectsError, file_objects
 from caomai_loaders.scoring import (
@@ -315,3 +315,45 @@ def test_truth_ceiling_depth_is_relative_to_the_band() -> None:
     assert np.allclose(x.mean(axis=0), 0, atol=1e-6)
     # a manifest without the simulator's conditions (an expert's labels) has no ceiling
     assert not ceiling.has_conditions([{"exposure_id": "a", "quality_class": "good"}])
+
+
+def _trail_image(angle_deg: float, amplitude: float, seed: int = 5) -> np.ndarray:
+    """512x512 sky (1000, noise 32) crossed through its centre by a line of Gaussian
+    profile (sigma 1.5 px) peaking at ``amplitude`` times the noise."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:512, 0:512].astype(np.float64)
+    t = np.radians(angle_deg)
+    across = -(xx - 255.5) * np.sin(t) + (yy - 255.5) * np.cos(t)
+    line = amplitude * 32.0 * np.exp(-0.5 * (across / 1.5) ** 2)
+    return rng.normal(1000.0, 32.0, (512, 512)) + line
+
+
+def test_a_faint_trail_is_found_whole_by_the_binned_pass() -> None:
+    data = _trail_image(30.0, 1.0)
+    det = detect(_hdu(data))
+    seg = (det.catalog["flag"] & FLAG_SEGMENT) != 0
+    assert seg.sum() == 1
+    x, y = det.catalog["x"][seg][0], det.catalog["y"][seg][0]
+    t = np.radians(30.0)
+    assert abs(-(x - 255.5) * np.sin(t) + (y - 255.5) * np.cos(t)) < 3  # on the line
+    assert det.catalog["a"][seg][0] > 60  # one long object, not fragments
+    # the first pass alone breaks the line into fragments ...
+    first = detect(_hdu(data), DetectParams(segments=False))
+    assert not np.any(first.catalog["flag"] & FLAG_SEGMENT) and first.catalog["a"].max() < 40
+
+    def on_segment(cat) -> np.ndarray:
+        dx, dy = cat["x"] - x, cat["y"] - y
+        along = dx * np.cos(t) + dy * np.sin(t)
+        return (np.abs(-dx * np.sin(t) + dy * np.cos(t)) < 2) & (np.abs(along) < 60)
+
+    # ... which the segment absorbs: none is left lying on it
+    assert on_segment(first.catalog).sum() >= 2
+    assert not np.any(on_segment({k: v[~seg] for k, v in det.catalog.items()}))
+
+
+def test_column_aligned_and_saturated_lines_are_left_to_the_first_pass() -> None:
+    column = detect(_hdu(_trail_image(90.0, 1.0)))
+    assert not np.any(column.catalog["flag"] & FLAG_SEGMENT)
+    bright = np.minimum(_trail_image(30.0, 200.0), 6000.0)
+    hdu = ImageHDU(1, "ccd00", bright.astype(np.float32), fits.Header(), None, 6000.0, None)
+    assert not np.any(detect(hdu).catalog["flag"] & FLAG_SEGMENT)

@@ -203,4 +203,6 @@ def test_kind_purity_by_hand() -> None:
     assert k["bleed"]["matched"] == 0 and math.isnan(k["bleed"]["completeness"])
     # 8 members in labelled nodes (node 4 has no label), 6 of their node's kind
     assert got["weighted_purity"] == 0.75 and got["members_in_labelled_nodes"] == 8
+    # of those, 6 matched to the truth (the two "none" aside), 4 in a node of their kind
+    assert got["matched_purity"] == pytest.approx(4 / 6)
     assert got["unowned"] == ["bleed", "merger"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from caomai_loaders import cutouts, moments, shape
+from caomai_loaders.detect import FLAG_SATURATED, FLAG_SEGMENT
 
 
 def _boxes(angle_deg: float | None, n: int = 60, seed: int = 0, e: float = 0.4) -> np.ndarray:
@@ -30,6 +31,8 @@ def _boxes(angle_deg: float | None, n: int = 60, seed: int = 0, e: float = 0.4) 
 def _columns(boxes: np.ndarray) -> dict[str, np.ndarray]:
     cols = moments.measure(boxes)
     cols["a"] = cols["b"] = np.full(len(boxes), 2.0)
+    cols["npix"] = np.full(len(boxes), 30)
+    cols["flag"] = np.zeros(len(boxes), np.int32)
     return cols
 
 
@@ -55,7 +58,9 @@ def test_a_noise_box_or_a_cosmic_ray_is_unmeasured_not_an_error() -> None:
     m = moments.measure(np.concatenate([noise, hit]))
     assert np.all(np.isfinite(m["snr"])) and m["snr"][1] == 500.0
     assert np.isnan(m["m_sigma"][1])
-    f = shape.raw_features({**m, "a": np.ones(2), "b": np.ones(2)})
+    f = shape.raw_features(
+        {**m, "a": np.ones(2), "b": np.ones(2), "npix": np.ones(2), "flag": np.zeros(2, int)}
+    )
     assert np.all(np.isfinite(f))
     col = {name: i for i, name in enumerate(shape.NAMES)}
     assert f[1, col["unmeasured"]] == 1.0 and f[1, col["ellipticity"]] == 0.0
@@ -107,7 +112,26 @@ def test_combine_standardises_clips_and_weights() -> None:
 
 
 def test_degenerate_measurements_give_finite_features() -> None:
-    cols = {k: np.array([np.nan, 0.0, 2.0]) for k in moments.NAMES + ("a", "b")}
+    cols = {k: np.array([np.nan, 0.0, 2.0]) for k in moments.NAMES + ("a", "b", "npix")}
+    cols["flag"] = np.array([0, FLAG_SATURATED, FLAG_SEGMENT])
     assert np.all(np.isfinite(shape.raw_features(cols)))
     empty = {k: np.zeros(0) for k in cols}
     assert shape.raw_features(empty).shape == (0, len(shape.NAMES))
+
+
+def test_flags_and_isophotal_extent_reach_the_features_and_old_models_keep_their_own() -> None:
+    cols = {k: np.full(3, 2.0) for k in moments.NAMES}
+    cols |= {
+        "a": np.array([2.0, 30.0, 200.0]),
+        "b": np.array([2.0, 10.0, 2.0]),
+        "npix": np.array([20, 3000, 900]),
+        "flag": np.array([0, FLAG_SATURATED, FLAG_SEGMENT]),
+    }
+    raw = shape.raw_features(cols)
+    col = {name: raw[:, i] for i, name in enumerate(shape.NAMES)}
+    assert col["saturated"].tolist() == [0, 1, 0] and col["segment"].tolist() == [0, 0, 1]
+    assert np.allclose(col["log_area"], np.log([20, 3000, 900]))
+    assert np.allclose(col["elongation"], np.log([1.0, 3.0, 100.0]))
+    old = ("ellipticity", "log_size", "rho4", "log_snr", "aligned", "across", "unmeasured")
+    assert np.array_equal(shape.select(raw, old), raw[:, :7])
+    assert shape.select(raw, shape.NAMES) is raw
