@@ -31,9 +31,7 @@ def _plain_encode(model: enc.Encoder, boxes: np.ndarray, batch: int = 512) -> np
             chunk = host[start : start + batch]
             m = len(chunk)
             chunk = torch.cat([chunk, chunk.new_zeros((batch - m, *chunk.shape[1:]))])
-            z = sum(
-                F.normalize(model(torch.rot90(chunk, k, dims=(2, 3))), dim=1) for k in range(4)
-            )
+            z = sum(F.normalize(model(torch.rot90(chunk, k, dims=(2, 3))), dim=1) for k in range(4))
             out[start : start + m] = F.normalize(z, dim=1)[:m].numpy()
     return out
 
