@@ -566,7 +566,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--enqueue-only", action="store_true", help="create the run, print its id, load nothing"
     )
-    p.add_argument("--workers", type=int, help="detection processes (default: one per core)")
+    p.add_argument("--workers", type=int, help="detection processes (default: cores - 1)")
     _add_device(
         p,
         "CPU threads for torch encoding (default 1: the same bits whatever --workers;"

@@ -228,13 +228,10 @@ def work(
     """Take planes of a run from the queue until none is left; returns what this process did."""
     device = pick_device(options.device)
     n_cpu = cpu_threads()
-    # A detection worker per core: the main process's share of a plane (encoding, writing)
-    # is about a quarter of the workers' on the CPU since encoding got 3.8x cheaper, so with
-    # cores - 1 workers one core sat idle much of the time (docs/loaders.md, "Speed").
-    workers = options.workers if options.workers is not None else n_cpu
+    workers = options.workers if options.workers is not None else max(1, n_cpu - 1)
     # One intra-op thread unless asked: a convolution's float sums depend on how many threads
     # split it, and a plane must get the same bits whatever the number of detection workers
-    # (re-running a load changes nothing).
+    # (re-running a load changes nothing). The default workers leave one core for this anyway.
     torch.set_num_threads(cpu_threads(options.threads) if options.threads else 1)
     prefetch = options.prefetch or max(2, 2 * workers)
 
