@@ -1,23 +1,43 @@
-"""Loader throughput on this machine: detection, encoding, database writes, end to end, and
-Map-1 training time, each printed next to a baseline measured in the same run.
+"""Loader throughput on this machine, stage by stage (read, detect, measure, cut out, encode,
+preview, write) and end to end, plus Map-1 training time, each printed next to a baseline
+measured in the same run.
 
     .venv/bin/python bench/load_bench.py                      # CPU, 2 CCDs of 2048x4612
+    .venv/bin/python bench/load_bench.py --nx 1024 --ny 1024 --density 200   # demo-sized CCDs
+    .venv/bin/python bench/load_bench.py --before ../main     # also main's code, same run
     .venv/bin/python bench/load_bench.py --ccds 36 --device cuda --train-cutouts 200000
 
 The exposure is rendered here with numpy (stars, galaxies, cosmic rays on a noisy sky, a
 MegaCam-sized CCD by default), so the bench needs neither the simulator nor an archive; its
-figures are about speed, not science. Stages:
+figures are about speed, not science. Every stage gives Mpix/s (the exposure's pixels over the
+stage's time on them: a stage that works on the sampled objects is charged for one exposure's
+sample) from the wall clock and from this process's CPU time: on a shared machine the wall
+clock measures the neighbours as much as the code, the CPU time much less. Stages:
 
-- detection: ``file_objects`` (read, sep background + extraction, sampling, cutouts) on the
-  exposure; baseline: reading the same pixels only;
-- encoding: ``Map1.assign`` (encoder, 4-rotation averaging, SOM node) on the sampled cutouts;
-  baseline: one encoder pass without the rotations and the SOM;
-- database writes: ``write_plane`` (one transaction: COPY of the annotations + fingerprint
-  upsert) into a throw-away embedded database; baseline: COPY of the same rows into an
-  unindexed, unpartitioned temporary table;
+- read: ``images.read_images`` (pixels to float32, headers, WCS); baseline: the file's bytes;
+- detect: ``detect.detect`` per image (sep background mesh + extraction, saturation, sky
+  figures' inputs); baseline (as before): reading the pixels;
+- measure: ``moments.measure`` (GalSim HSM adaptive moments) on the sampled boxes; baseline:
+  the same objects' sep shapes, i.e. nothing to compute: the old per-object call is the
+  ``--before`` figure;
+- cut out: ``cutouts.snr_boxes`` for every image's sample + ``cutouts.normalise``; baseline:
+  the boxes' fancy indexing alone;
+- encode: ``Map1.assign`` (encoder, 4-rotation averaging, SOM node) on the sampled cutouts;
+  baseline (as before): one encoder pass without the rotations and the SOM;
+- preview: ``previews.Mosaic`` (block means, stretch, PNG) and the node cutouts' PNGs;
+  baseline: the block means alone;
+- write: ``write_plane`` (one transaction: COPY of the annotations + fingerprint upsert +
+  previews) into a throw-away embedded database; baseline (as before): COPY of the same rows
+  into an unindexed, unpartitioned temporary table;
 - end to end: ``caomai load`` (queue, workers, everything) on ``--planes`` copies of the file;
+  CPU time is this process's and its workers' (not PostgreSQL's); baseline: the stages above
+  one after the other in one process (``file_objects`` + ``finish_plane`` + ``write_plane``);
 - Map-1 training: the encoder (SimCLR, augmentations) for ``--train-epochs`` over
   ``--train-cutouts`` cutouts and the 20x20 SOM on their embeddings.
+
+``--before DIR`` (a checkout, e.g. a git worktree at main) times every stage and the end-to-end
+load with that checkout's ``loaders`` too, in the same run and on the same exposure, alternating
+with this one; ``--json`` keeps the figures (bench/results/load_bench.json).
 
 Print ``uptime`` next to the figures: the machine is shared.
 """
@@ -25,13 +45,18 @@ Print ``uptime`` next to the figures: the machine is shared.
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import json
 import os
+import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -45,20 +70,65 @@ from caomai_db.config import GRID_COLS, GRID_ROWS, Settings  # noqa: E402
 from caomai_loaders import encoder as enc  # noqa: E402
 from caomai_loaders import fingerprint as fpmod  # noqa: E402
 from caomai_loaders import image_vector, modelstore  # noqa: E402
+from caomai_loaders import previews as previews_mod  # noqa: E402
 from caomai_loaders.detect import DetectParams  # noqa: E402
 from caomai_loaders.device import pick_device  # noqa: E402
-from caomai_loaders.images import read_images  # noqa: E402
 from caomai_loaders.load import (  # noqa: E402
     ANNOTATION_COLUMNS,
-    LoadOptions,
-    PlaneJob,
     PlaneResult,
-    load,
-    write_plane,
 )
 from caomai_loaders.maps import Map1  # noqa: E402
-from caomai_loaders.objects import file_objects  # noqa: E402
 from caomai_loaders.som import SOM  # noqa: E402
+
+MODULES = ("images", "detect", "moments", "cutouts", "encoder", "previews", "objects", "maps")
+MODULES += ("load", "load_pipeline", "fingerprint", "image_vector")
+
+
+def implementation(name: str, loaders_dir: Path | None) -> SimpleNamespace:
+    """The loader modules of this checkout (``loaders_dir`` None) or of another one, imported
+    as the package ``name`` (importable by the load's spawned workers through PYTHONPATH)."""
+    if loaders_dir is None:
+        return SimpleNamespace(
+            name="this", **{m: importlib.import_module(f"caomai_loaders.{m}") for m in MODULES}
+        )
+    link_dir = Path(tempfile.mkdtemp(prefix="caomai-bench-before-"))
+    (link_dir / name).symlink_to(loaders_dir.resolve())
+    sys.path.insert(0, str(link_dir))
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [str(link_dir)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    )
+    return SimpleNamespace(
+        name="before", **{m: importlib.import_module(f"{name}.{m}") for m in MODULES}
+    )
+
+
+class Clock:
+    """Wall and CPU seconds of a block (CPU: this process, plus reaped children if asked)."""
+
+    def __init__(self, children: bool = False) -> None:
+        self.children = children
+
+    def _cpu(self) -> float:
+        t = time.process_time()
+        if self.children:
+            r = resource.getrusage(resource.RUSAGE_CHILDREN)
+            t += r.ru_utime + r.ru_stime
+        return t
+
+    def __enter__(self) -> Clock:
+        self.w0, self.c0 = time.perf_counter(), self._cpu()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self.w0
+        self.cpu = self._cpu() - self.c0
+
+
+def uptime() -> str:
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return f"load average {os.getloadavg()}"
 
 
 def render_ccd(rng: np.random.Generator, nx: int, ny: int, n_obj: int) -> np.ndarray:
@@ -131,6 +201,43 @@ def register(dsn: str, paths: list[Path]) -> None:
             register_files(conn, paths, collection="BENCH")
 
 
+def alternate(fns: dict[str, object], reps: int) -> dict[str, tuple[float, float]]:
+    """(wall, cpu) best of ``reps`` for each implementation's ``fn``, run in turns (ABAB...),
+    so that the neighbours' load falls on both alike."""
+    walls: dict[str, list[float]] = {k: [] for k in fns}
+    cpus: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(reps):
+        for k, fn in fns.items():
+            with Clock() as c:
+                fn()  # type: ignore[operator]
+            walls[k].append(c.wall)
+            cpus[k].append(c.cpu)
+    return {k: (min(walls[k]), min(cpus[k])) for k in fns}
+
+
+def sample_boxes(L, images, dets, fo, background: str):
+    """The sampled objects' boxes in signal-to-noise units, in ``fo``'s order, made with
+    ``L``'s cutouts (what moments and normalisation work on)."""
+    ext = fo.columns["extension"]
+    parts, where = [], []
+    for image, det in zip(images, dets, strict=True):
+        rows = np.flatnonzero(ext == image.index)
+        if len(rows):
+            snr, _ = L.cutouts.snr_boxes(
+                det.data_sub,
+                det.rms,
+                fo.columns["x"][rows],
+                fo.columns["y"][rows],
+                offset=det.back_offset if background == "image" else None,
+            )
+            parts.append(snr)
+            where.append(rows)
+    out = np.zeros((fo.n_sampled, 32, 32), np.float32)
+    for rows, snr in zip(where, parts, strict=True):
+        out[rows] = snr
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--ccds", type=int, default=2, help="CCDs per exposure (MegaCam: 36)")
@@ -141,18 +248,24 @@ def main() -> int:
     ap.add_argument("--planes", type=int, default=4, help="planes for the end-to-end load")
     ap.add_argument("--workers", type=int, default=None, help="detection processes")
     ap.add_argument("--device", default="auto", help="auto|cpu|cuda")
-    ap.add_argument("--train-cutouts", type=int, default=20000)
+    ap.add_argument("--reps", type=int, default=3, help="runs of each stage (the best counts)")
+    ap.add_argument("--train-cutouts", type=int, default=20000, help="0: no training stage")
     ap.add_argument("--train-epochs", type=int, default=1)
+    ap.add_argument("--before", type=Path, help="a checkout whose loaders to time alongside")
     ap.add_argument("--json", help="also write the figures to this file")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args()
 
     device = pick_device(args.device)
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    impls = {"this": implementation("this", None)}
+    if args.before:
+        impls["before"] = implementation("caomai_bench_before", args.before / "loaders")
+    this = impls["this"]
     work = Path(tempfile.mkdtemp(prefix="caomai-bench-"))
-    figures: dict[str, dict[str, float]] = {}
-    print(f"device: {device}; torch threads {torch.get_num_threads()}; cores {os.cpu_count()}")
-    print("load:", os.getloadavg())
+    figures: dict[str, dict] = {"machine": {"cores": os.cpu_count(), "device": str(device)}}
+    print(f"device: {device}; cores {os.cpu_count()}; implementations: {', '.join(impls)}")
+    print("uptime:", uptime())
+    figures["machine"]["loadavg_start"] = os.getloadavg()
     try:
         t0 = time.perf_counter()
         path = work / "bench-00000.fits"
@@ -162,49 +275,116 @@ def main() -> int:
             f"exposure: {args.ccds} x {args.nx}x{args.ny} = {mpix:.1f} Mpix "
             f"({path.stat().st_size / 1e6:.0f} MB) rendered in {time.perf_counter() - t0:.1f} s"
         )
-
-        # -- detection ---------------------------------------------------------------------
-        t0 = time.perf_counter()
-        for image in read_images(path):
-            float(np.nanmedian(image.data[::64, ::64]))
-        read_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        fo = file_objects(path, max_objects=args.max_objects, seed=1)
-        det_s = time.perf_counter() - t0
-        figures["detection"] = {
-            "seconds": det_s,
-            "mpix_per_s": mpix / det_s,
-            "objects_per_s": fo.n_detected / det_s,
-            "detected": fo.n_detected,
-            "baseline_read_mpix_per_s": mpix / read_s,
-        }
-        print(
-            f"\ndetection   {rate(mpix, det_s):>10} Mpix/s {rate(fo.n_detected, det_s):>12} "
-            f"objects/s  ({fo.n_detected} detected, {fo.n_sampled} sampled, {det_s:.2f} s: "
-            + ", ".join(f"{k} {v:.2f}" for k, v in fo.timings.items())
-            + f")\n  baseline: reading the pixels {rate(mpix, read_s)} Mpix/s"
-        )
-
-        # -- encoding ----------------------------------------------------------------------
+        # the loader's own per-plane settings: one torch thread (load.work)
+        torch.set_num_threads(1)
         map1 = random_map1(device)
-        boxes = np.concatenate([fo.cutouts] * max(1, 4096 // max(1, fo.n_sampled)))
-        map1.assign(boxes[:512])  # warm-up (allocations, cuDNN autotune)
-        t0 = time.perf_counter()
-        nodes, dist = map1.assign(boxes)
-        enc_s = time.perf_counter() - t0
-        plain = enc.Encoder(enc.EncoderConfig(tta=False)).eval().to(device)
-        t0 = time.perf_counter()
-        enc.encode(plain, boxes, device=device)
-        plain_s = time.perf_counter() - t0
-        figures["encoding"] = {
-            "objects_per_s": len(boxes) / enc_s,
-            "baseline_one_pass_objects_per_s": len(boxes) / plain_s,
+        fo = this.objects.file_objects(path, max_objects=args.max_objects, seed=1)
+        print(f"{fo.n_detected} detected, {fo.n_sampled} sampled\n")
+        # each implementation's own inputs for its stages (read and detected by itself)
+        inputs = {}
+        for k, L in impls.items():
+            images = list(L.images.read_images(path))
+            dets = [L.detect.detect(im, L.detect.DetectParams()) for im in images]
+            snr = sample_boxes(L, images, dets, fo, map1.background)
+            inputs[k] = SimpleNamespace(images=images, dets=dets, snr=snr)
+
+        def fn_read(L):
+            return lambda: [None for _ in L.images.read_images(path)]
+
+        def fn_detect(L):
+            ims = inputs[L.name].images
+            return lambda: [L.detect.detect(im, L.detect.DetectParams()) for im in ims]
+
+        def fn_measure(L):
+            snr = inputs[L.name].snr
+            return lambda: L.moments.measure(snr)
+
+        def fn_cutout(L):
+            inp = inputs[L.name]
+            return lambda: L.cutouts.normalise(sample_boxes(L, inp.images, inp.dets, fo, "image"))
+
+        l_maps = {
+            k: L.maps.Map1(encoder=map1.encoder, som=map1.som, detect=map1.detect, device=device)
+            for k, L in impls.items()
         }
-        print(
-            f"encoding    {'':>10}        {rate(len(boxes), enc_s):>12} objects/s  "
-            f"({len(boxes)} cutouts, 4 rotations + SOM)\n"
-            f"  baseline: one encoder pass {rate(len(boxes), plain_s)} objects/s"
-        )
+
+        def fn_encode(L):
+            return lambda: l_maps[L.name].assign(fo.cutouts)
+
+        nodes, dist = map1.assign(fo.cutouts)
+
+        def fn_preview(L):
+            ims = inputs[L.name].images
+
+            def run():
+                mosaic = L.previews.Mosaic()
+                for im in ims:
+                    mosaic.add(im)
+                mosaic.png()
+                L.previews.cutout_pngs(fo.cutouts, nodes, dist)
+
+            return run
+
+        plain = enc.Encoder(enc.EncoderConfig(tta=False)).eval().to(device)
+        factor = max(1, int(np.ceil(max(inputs["this"].images[0].shape) / 256)))
+        baselines = {
+            "read": ("the file's bytes", lambda: path.read_bytes()),
+            "detect": (
+                "reading the pixels",
+                lambda: [
+                    float(np.nanmedian(im.data[::64, ::64])) for im in this.images.read_images(path)
+                ],
+            ),
+            "measure": ("nothing (sep's shapes come with detection)", lambda: None),
+            "cutout": (
+                "the boxes' fancy indexing alone",
+                lambda: [
+                    d.data_sub[
+                        np.clip(
+                            np.rint(fo.columns["y"][:, None]).astype(int) + np.arange(-16, 16),
+                            0,
+                            d.data_sub.shape[0] - 1,
+                        )[:, :, None],
+                        np.clip(
+                            np.rint(fo.columns["x"][:, None]).astype(int) + np.arange(-16, 16),
+                            0,
+                            d.data_sub.shape[1] - 1,
+                        )[:, None, :],
+                    ]
+                    for d in inputs["this"].dets[:1]
+                ],
+            ),
+            "encode": (
+                "one encoder pass (no rotations, no SOM)",
+                lambda: enc.encode(plain, fo.cutouts, device=device),
+            ),
+            "preview": (
+                "the block means alone",
+                lambda: [this.previews.block_mean(im.data, factor) for im in inputs["this"].images],
+            ),
+        }
+        stage_fns = {
+            "read": fn_read,
+            "detect": fn_detect,
+            "measure": fn_measure,
+            "cutout": fn_cutout,
+            "encode": fn_encode,
+            "preview": fn_preview,
+        }
+        for stage, make in stage_fns.items():
+            fns = {k: make(L) for k, L in impls.items()}
+            fns["baseline"] = baselines[stage][1]
+            got = alternate(fns, args.reps)
+            fig = {
+                k: {"wall_s": w, "cpu_s": c, "mpix_per_s": mpix / w, "mpix_per_cpu_s": mpix / c}
+                for k, (w, c) in got.items()
+            }
+            fig["baseline"]["what"] = baselines[stage][0]
+            if stage in ("measure", "cutout", "encode"):
+                for k in impls:
+                    fig[k]["objects_per_s"] = fo.n_sampled / got[k][0]
+            figures[stage] = fig
+            print_stage(stage, fig, impls)
 
         # -- database writes ---------------------------------------------------------------
         home = work / "home"
@@ -218,16 +398,17 @@ def main() -> int:
             shutil.copyfile(path, f)
             fits.setval(f, "EXPNUM", value=f.stem)
         register(dsn, files)
-        counts = fpmod.counts_of(nodes[: fo.n_sampled], map1.som.n_nodes)
+        counts = fpmod.counts_of(nodes, map1.som.n_nodes)
         fp = fpmod.fingerprint(counts, fo.n_detected, fo.n_sampled, pixels=fo.pixels)
         stats = image_vector.statistics(fo.sky, fo.columns, fo.n_detected, fo.pixels)
         result = PlaneResult(
             fo,
-            nodes[: fo.n_sampled],
-            dist[: fo.n_sampled],
+            nodes,
+            dist,
             counts,
             fp,
             image_vector.image_vector(fp, stats),
+            cutouts=previews_mod.cutout_pngs(fo.cutouts, nodes, dist),
         )
         directory = modelstore.model_dir(settings, "bench")
         mpath, checksum = modelstore.write_model_file(directory, map1.payload())
@@ -246,21 +427,35 @@ def main() -> int:
                 "SELECT planeid, publisherid, metarelease FROM caom2.plane ORDER BY planeid"
             ).fetchall()
             conn.commit()
+            backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+            conn.commit()
             reps = 20
-            t0 = time.perf_counter()
-            for i in range(reps):
-                pid, pub, rel = planes[i % len(planes)]
-                job = PlaneJob(pid, str(path), pub, rel, None)
-                write_plane(
-                    conn,
-                    run_id=None,
-                    worker=None,
-                    job=job,
-                    model_id=model_id,
-                    map2_model_id=None,
-                    result=result,
-                )
-            db_s = (time.perf_counter() - t0) / reps
+
+            def server_cpu() -> float:
+                """CPU seconds of this connection's PostgreSQL backend (Linux /proc)."""
+                try:
+                    fields = Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()
+                    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+                except (OSError, IndexError, ValueError):
+                    return float("nan")
+
+            def fn_write(L):
+                def run():
+                    for i in range(reps):
+                        pid, pub, rel = planes[i % len(planes)]
+                        L.load.write_plane(
+                            conn,
+                            run_id=None,
+                            worker=None,
+                            job=L.load.PlaneJob(pid, str(path), pub, rel, None),
+                            model_id=model_id,
+                            map2_model_id=None,
+                            result=result,
+                        )
+
+                return run
+
+            fn_write(this)()  # warm-up: the first plane's rows and index pages
             conn.execute(
                 "CREATE TEMP TABLE bench_copy AS SELECT * FROM caomai.object_annotation LIMIT 0"
             )
@@ -269,88 +464,139 @@ def main() -> int:
                 " WHERE planeid = %s",
                 (planes[0][0],),
             ).fetchall()
-            t0 = time.perf_counter()
-            for _ in range(reps):
-                with (
-                    conn.transaction(),
-                    conn.cursor() as cur,
-                    cur.copy(
-                        f"COPY bench_copy ({', '.join(ANNOTATION_COLUMNS)}) FROM STDIN"
-                    ) as copy,
-                ):
-                    for r in rows:
-                        copy.write_row(r)
-            copy_s = (time.perf_counter() - t0) / reps
+            conn.commit()
+
+            def copy_baseline():
+                for _ in range(reps):
+                    with (
+                        conn.transaction(),
+                        conn.cursor() as cur,
+                        cur.copy(
+                            f"COPY bench_copy ({', '.join(ANNOTATION_COLUMNS)}) FROM STDIN"
+                        ) as copy,
+                    ):
+                        for r in rows:
+                            copy.write_row(r)
+
+            fns = {k: fn_write(L) for k, L in impls.items()}
+            fns["baseline"] = copy_baseline
+            walls: dict[str, list[float]] = {k: [] for k in fns}
+            cpus: dict[str, list[float]] = {k: [] for k in fns}
+            for _ in range(args.reps):
+                for k, fn in fns.items():
+                    s0 = server_cpu()
+                    with Clock() as c:
+                        fn()
+                    walls[k].append(c.wall / reps)
+                    cpus[k].append((c.cpu + server_cpu() - s0) / reps)
             conn.execute("DELETE FROM caomai.object_annotation")
             conn.execute("DELETE FROM caomai.fingerprint")
+            conn.execute("DELETE FROM caomai.object_cutout")
             conn.commit()
-        figures["db_writes"] = {
-            "planes_per_s": 1 / db_s,
-            "objects_per_s": fo.n_sampled / db_s,
-            "baseline_copy_objects_per_s": fo.n_sampled / copy_s,
-        }
-        print(
-            f"db writes   {rate(1, db_s):>10} planes/s {rate(fo.n_sampled, db_s):>12} objects/s  "
-            f"({fo.n_sampled} annotations + fingerprint per transaction)\n"
-            f"  baseline: COPY into an unindexed table {rate(fo.n_sampled, copy_s)} objects/s"
-        )
+        fig = {}
+        for k in fns:
+            w, c = min(walls[k]), min(cpus[k])
+            fig[k] = {
+                "wall_s": w,
+                "cpu_s": c,
+                "mpix_per_s": mpix / w,
+                "mpix_per_cpu_s": mpix / c,
+                "planes_per_s": 1 / w,
+                "objects_per_s": fo.n_sampled / w,
+            }
+        fig["baseline"]["what"] = "COPY into an unindexed table (annotations only)"
+        figures["write"] = fig
+        print_stage("write", fig, impls, note="CPU: this process + its PostgreSQL backend")
 
         # -- end to end --------------------------------------------------------------------
-        t0 = time.perf_counter()
-        summary = load(
-            settings,
-            options=LoadOptions(
-                max_objects=args.max_objects,
-                workers=args.workers,
-                device=args.device,
-                progress=False,
-            ),
-        )
-        e2e_s = time.perf_counter() - t0
-        figures["end_to_end"] = {
-            "planes": summary.planes_done,
-            "seconds": e2e_s,
-            "mpix_per_s": mpix * summary.planes_done / e2e_s,
-            "objects_per_s": summary.detected / e2e_s,
-            "sampled_objects_per_s": summary.objects / e2e_s,
-        }
-        print(
-            f"end to end  {rate(mpix * summary.planes_done, e2e_s):>10} Mpix/s "
-            f"{rate(summary.detected, e2e_s):>12} objects/s  ({summary.planes_done} planes in "
-            f"{e2e_s:.1f} s, {rate(summary.planes_done, e2e_s)} planes/s; "
-            f"{rate(summary.objects, e2e_s)} sampled objects/s; {summary.planes_failed} failed)"
-        )
+        serial = {k: sum(figures[s][k]["wall_s"] for s in [*stage_fns, "write"]) for k in impls}
+        fig = {}
+        order = list(impls) * 2 if len(impls) > 1 else list(impls)
+        runs: dict[str, list[tuple[float, float, object]]] = {k: [] for k in impls}
+        for i, k in enumerate(order):
+            L = impls[k]
+            with Clock(children=True) as c:
+                summary = L.load.load(
+                    settings,
+                    reload=i > 0,
+                    options=L.load.LoadOptions(
+                        max_objects=args.max_objects,
+                        workers=args.workers,
+                        device=args.device,
+                        progress=False,
+                    ),
+                    say=lambda _m: None,
+                )
+            runs[k].append((c.wall, c.cpu, summary))
+        for k in impls:
+            w, c, summary = min(runs[k], key=lambda r: r[0])
+            fig[k] = {
+                "planes": summary.planes_done,
+                "wall_s": w,
+                "cpu_s": c,
+                "mpix_per_s": mpix * summary.planes_done / w,
+                "mpix_per_cpu_s": mpix * summary.planes_done / c,
+                "planes_per_s": summary.planes_done / w,
+                "objects_per_s": summary.detected / w,
+                "sampled_objects_per_s": summary.objects / w,
+                "stage_seconds": summary.stage_seconds,
+                "serial_stages_mpix_per_s": mpix / serial[k],
+            }
+        figures["end_to_end"] = fig
+        print(f"end to end ({args.planes} planes, workers {args.workers or 'default'}):")
+        for k in impls:
+            f = fig[k]
+            print(
+                f"  {k:>8} {f['mpix_per_s']:8.2f} Mpix/s {f['mpix_per_cpu_s']:8.2f} Mpix/CPU-s "
+                f"{f['planes_per_s']:6.2f} planes/s {f['objects_per_s']:9,.0f} objects/s  "
+                f"(wall {f['wall_s']:.1f} s, CPU {f['cpu_s']:.1f} s, stages "
+                + ", ".join(f"{a} {b:.1f}" for a, b in f["stage_seconds"].items())
+                + ")"
+            )
+            print(
+                f"  {'':>8} baseline: the stages one after the other in one process "
+                f"{f['serial_stages_mpix_per_s']:.2f} Mpix/s"
+            )
+        if "before" in fig:
+            print(
+                "  this/before: "
+                f"{fig['this']['mpix_per_s'] / fig['before']['mpix_per_s']:.2f}x wall, "
+                f"{fig['this']['mpix_per_cpu_s'] / fig['before']['mpix_per_cpu_s']:.2f}x CPU"
+            )
 
         # -- Map-1 training ----------------------------------------------------------------
-        pool = fo.cutouts
-        reps = int(np.ceil(args.train_cutouts / len(pool)))
-        train = np.concatenate([pool] * reps)[: args.train_cutouts]
-        t0 = time.perf_counter()
-        model, report = enc.train_encoder(train, epochs=args.train_epochs, device=device)
-        enc_train_s = time.perf_counter() - t0
-        z = enc.encode(model, train, device=device)
-        som = SOM(GRID_ROWS, GRID_COLS)
-        t0 = time.perf_counter()
-        som.fit(z, epochs=40, device=device)
-        som_s = time.perf_counter() - t0
-        figures["train_map1"] = {
-            "cutouts": len(train),
-            "epochs": args.train_epochs,
-            "encoder_seconds": enc_train_s,
-            "encoder_pairs_per_s": report.pairs_per_s,
-            "som_seconds": som_s,
-            "projected_200k_10_epochs_s": 200_000 * 10 / report.pairs_per_s
-            + som_s * 200_000 / len(train),
-        }
-        print(
-            f"train map1  encoder {enc_train_s:.1f} s for {args.train_epochs} epoch(s) of "
-            f"{len(train)} cutouts ({report.pairs_per_s:,.0f} pairs/s); SOM 40 epochs "
-            f"{som_s:.1f} s\n  => 200k cutouts x 10 epochs: about "
-            f"{figures['train_map1']['projected_200k_10_epochs_s'] / 60:.1f} min on {device}"
-        )
-        print("load:", os.getloadavg())
+        if args.train_cutouts > 0:
+            torch.set_num_threads(max(1, os.cpu_count() or 1))
+            pool = fo.cutouts
+            reps_t = int(np.ceil(args.train_cutouts / len(pool)))
+            train = np.concatenate([pool] * reps_t)[: args.train_cutouts]
+            t0 = time.perf_counter()
+            model, report = enc.train_encoder(train, epochs=args.train_epochs, device=device)
+            enc_train_s = time.perf_counter() - t0
+            z = enc.encode(model, train, device=device)
+            som = SOM(GRID_ROWS, GRID_COLS)
+            t0 = time.perf_counter()
+            som.fit(z, epochs=40, device=device)
+            som_s = time.perf_counter() - t0
+            figures["train_map1"] = {
+                "cutouts": len(train),
+                "epochs": args.train_epochs,
+                "encoder_seconds": enc_train_s,
+                "encoder_pairs_per_s": report.pairs_per_s,
+                "som_seconds": som_s,
+                "projected_200k_10_epochs_s": 200_000 * 10 / report.pairs_per_s
+                + som_s * 200_000 / len(train),
+            }
+            print(
+                f"train map1  encoder {enc_train_s:.1f} s for {args.train_epochs} epoch(s) of "
+                f"{len(train)} cutouts ({report.pairs_per_s:,.0f} pairs/s); SOM 40 epochs "
+                f"{som_s:.1f} s\n  => 200k cutouts x 10 epochs: about "
+                f"{figures['train_map1']['projected_200k_10_epochs_s'] / 60:.1f} min on {device}"
+            )
+        figures["machine"]["loadavg_end"] = os.getloadavg()
+        print("uptime:", uptime())
         if args.json:
-            Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+            Path(args.json).write_text(json.dumps(figures, indent=2, default=str) + "\n")
         database.cluster(settings).stop()
     finally:
         if not args.keep:
@@ -358,6 +604,24 @@ def main() -> int:
         else:
             print("work directory:", work)
     return 0
+
+
+def print_stage(stage: str, fig: dict, impls: dict, note: str = "") -> None:
+    """One stage: each implementation's Mpix/s (wall and CPU), then the baseline's."""
+    print(f"{stage}{f' ({note})' if note else ''}:")
+    for k in [*impls, "baseline"]:
+        f = fig[k]
+        extra = f"{f['objects_per_s']:10,.0f} objects/s" if "objects_per_s" in f else ""
+        label = f"baseline: {f['what']}" if k == "baseline" else k
+        print(
+            f"  {f['mpix_per_s']:9.1f} Mpix/s {f['mpix_per_cpu_s']:9.1f} Mpix/CPU-s {extra:>20}"
+            f"  {label}"
+        )
+    if "before" in fig:
+        print(
+            f"  this/before: {fig['before']['wall_s'] / fig['this']['wall_s']:.2f}x wall, "
+            f"{fig['before']['cpu_s'] / fig['this']['cpu_s']:.2f}x CPU"
+        )
 
 
 if __name__ == "__main__":

@@ -103,9 +103,16 @@ def detect(image: ImageHDU, params: DetectParams | None = None) -> Detections:
     n_valid = int(valid.sum())
     if n_valid < 0.01 * data.size or n_valid < 64:
         raise DetectionError("all or nearly all pixels are invalid (NaN or masked)")
-    mask = ~valid
-    filled = np.where(valid, data, np.float32(0.0)).astype(np.float32, copy=False)
-    finite_values = data[valid]
+    if n_valid == data.size:
+        # nothing to mask (most frames): sep gives the same numbers without a mask, a little
+        # faster, and the pixels need no filled copy (sep and the subtraction only read them)
+        mask = None
+        filled = data
+        finite_values = data.reshape(-1)
+    else:
+        mask = ~valid
+        filled = np.where(valid, data, np.float32(0.0)).astype(np.float32, copy=False)
+        finite_values = data[valid]
     if float(np.ptp(finite_values)) == 0.0:
         raise DetectionError("the image is constant: nothing to detect")
 
@@ -126,7 +133,8 @@ def detect(image: ImageHDU, params: DetectParams | None = None) -> Detections:
     if bad_rms.any():
         rms[bad_rms] = global_rms
     data_sub = filled - back
-    data_sub[mask] = 0.0
+    if mask is not None:
+        data_sub[mask] = 0.0
 
     objects = _extract(data_sub, rms, mask, params)
     if params.segments:
@@ -150,7 +158,8 @@ def detect(image: ImageHDU, params: DetectParams | None = None) -> Detections:
         ]
         saturated = objects["cpeak"] + level >= 0.999 * saturation
         catalog["flag"][saturated] |= FLAG_SATURATED
-    data_sub[mask] = np.nan
+    if mask is not None:
+        data_sub[mask] = np.nan
     return Detections(
         catalog=catalog,
         data_sub=data_sub,
@@ -163,7 +172,7 @@ def detect(image: ImageHDU, params: DetectParams | None = None) -> Detections:
     )
 
 
-def _extract(data_sub: np.ndarray, rms: np.ndarray, mask: np.ndarray, params: DetectParams):
+def _extract(data_sub: np.ndarray, rms: np.ndarray, mask: np.ndarray | None, params: DetectParams):
     """sep.extract, growing sep's buffers when a crowded or broken frame overflows them."""
     pixstack = 300_000
     for _ in range(4):

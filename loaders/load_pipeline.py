@@ -9,7 +9,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,8 +18,10 @@ from . import image_vector as ivmod
 from . import previews as previews_mod
 from .detect import DetectionError, DetectParams
 from .images import ImageError
-from .maps import Map1, Map2
 from .objects import FileObjects, NoObjectsError, file_objects
+
+if TYPE_CHECKING:  # the detection workers import this module: torch (2 s a worker) stays out
+    from .maps import Map1, Map2
 
 log = logging.getLogger(__name__)
 

@@ -60,7 +60,7 @@ class Map1:
         self,
         boxes: np.ndarray,
         columns: dict[str, np.ndarray] | None = None,
-        batch_size: int = 512,
+        batch_size: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Map-1 node and distance of each normalised cutout of one file.
 
