@@ -310,7 +310,11 @@ def finish(
     place_all_on_map2(settings, MAP2_NAME)
 
     t0 = _step(say, "evaluate against the simulator's truth (held-out half)")
-    scores = evaluate(settings, truth=plan.out / "truth" / "exposures.csv", map2=MAP2_NAME)
+    # the simulated expert labels both maps by the training half's truth (what each node holds
+    # most of), so the page shows the labels a curator would give them
+    scores = evaluate(
+        settings, truth=plan.out / "truth" / "exposures.csv", map2=MAP2_NAME, apply_labels=True
+    )
     say(scores.render())
     _done(say, t0)
 

@@ -133,6 +133,10 @@ def test_an_upload_is_fingerprinted_and_its_adql_gives_the_same_list(
     assert got["n_objects"] >= len(got["objects"]) > 0
     assert all(0 <= o["map1_node"] < 400 for o in got["objects"])
     assert len(got["similar"]) == 10
+    # "similar" is ranked by the image vector, which this archive's Map 2 is trained on
+    assert len(got["image_vec"]) == 416
+    assert "fp_similar(f.image_vec, '[" in got["adql"]
+    assert httpx.get(f"{site}/api/maps/map2").json()["model"]["input"] == "image_vec"
     assert not set(s["publisherID"] for s in got["similar"]) & archive.proprietary
     table = pyvo.dal.TAPService(f"{site}/tap").run_sync(got["adql"]).to_table()
     assert [str(v) for v in table["publisherID"]] == [s["publisherID"] for s in got["similar"]]

@@ -197,9 +197,11 @@ def test_upload_shows_similar_images_of_its_class(site, browser) -> None:  # noq
         assert "upload" in cell(browser, "map2", node).get_attribute("class")
         top = Counter(archive.truth[p] for p in similar[:5]).most_common(1)[0][0]
         hits.append(top == cls)
-        # the result list ranks by the same explicit fingerprint, with the page's columns
+        # the result list ranks by the same explicit vector, with the page's columns: the
+        # image vector, which this archive's Map 2 is trained on
         assert shown_ids(browser)[:10] == similar
-        assert "fp_similar(f.fp, '[" in browser.find_element("id", "adql").text
+        assert js(browser, "return window.caomai.maps.map2.model.input;") == "image_vec"
+        assert "fp_similar(f.image_vec, '[" in browser.find_element("id", "adql").text
         js(browser, "document.querySelector('#upload-result').dataset.state = '';")
     browser.save_screenshot(str(SHOTS / "upload.png"))
     assert sum(hits) >= 3, f"the majority class of the 5 most similar images matched {hits}"

@@ -21,7 +21,8 @@ def active_model(conn: psycopg.Connection, kind: str) -> dict[str, Any] | None:
     if kind not in KINDS:
         return None
     row = conn.execute(
-        "SELECT model_id, name, grid_rows, grid_cols, created_at FROM caomai.model"
+        "SELECT model_id, name, grid_rows, grid_cols, created_at,"
+        " coalesce(parameters->>'input', 'fp') FROM caomai.model"
         " WHERE kind = %s AND active",
         (kind,),
     ).fetchone()
@@ -33,6 +34,9 @@ def active_model(conn: psycopg.Connection, kind: str) -> dict[str, Any] | None:
         "rows": row[2],
         "cols": row[3],
         "created_at": row[4].isoformat() if row[4] else None,
+        # the vector a Map 2 was trained on (image_vec, or fp for one trained before the image
+        # vector existed): the page asks fp_similar on that column for "similar images"
+        **({"input": row[5]} if kind == "map2" else {}),
     }
 
 

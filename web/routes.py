@@ -178,7 +178,8 @@ def mount(app: FastAPI, settings: Settings) -> None:
             with service().pool.connection(timeout=settings.queue_wait_s) as conn:
                 got = fingerprint_upload(data, active_models(), conn)
                 conn.rollback()
-            adql = similar_adql(got.fp, top)
+            # ranked by what makes images alike as images when the archive's Map 2 is
+            adql = similar_adql(got.image_vec or got.fp, top)
             prepared = service().prepare(
                 {"LANG": "ADQL", "QUERY": adql, "RESPONSEFORMAT": "csv"}, classify=False
             )
@@ -192,6 +193,9 @@ def mount(app: FastAPI, settings: Settings) -> None:
             rows = list(csv.DictReader(io.StringIO(out.body.decode())))
             return {
                 "fp": [float(f"{v:.6g}") for v in got.fp],
+                "image_vec": (
+                    None if got.image_vec is None else [float(f"{v:.6g}") for v in got.image_vec]
+                ),
                 "map2_node": got.map2_node,
                 "n_objects": got.n_detected,
                 "n_sampled": got.n_sampled,

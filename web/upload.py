@@ -37,6 +37,9 @@ class Fingerprinted:
     objects: list[dict[str, Any]]
     map1_model: str
     map2_model: str | None
+    #: the image vector (``image_vector.py``), what "similar images" are ranked by when the
+    #: active Map 2 was trained on image vectors; None when it was trained on fp
+    image_vec: list[float] | None = None
 
 
 def suffix_of(head: bytes) -> str:
@@ -114,4 +117,9 @@ def fingerprint_upload(
         objects=objects,
         map1_model=m1_name,
         map2_model=m2_name,
+        image_vec=(
+            [float(v) for v in np.asarray(result.image_vec, dtype=np.float64)]
+            if result.image_vec is not None and (map2 is None or map2.input == "image_vec")
+            else None
+        ),
     )

@@ -53,9 +53,12 @@ export function conditions({ marks, filters, nodeOf = null, only = null }) {
   return where;
 }
 
-export function buildQuery({ marks, filters, similarTo = null, nodeOf = null, only = null, top = 100, columns = COLUMNS }) {
+// ``vector``: the column "similar" compares (f.image_vec where Map 2 is trained on image
+// vectors, else f.fp); a reference is resolved to the same column of the referenced images
+export function buildQuery({ marks, filters, similarTo = null, nodeOf = null, only = null, top = 100, columns = COLUMNS, vector = "fp" }) {
   const cols = [...columns];
-  if (similarTo && similarTo.length) cols.push(`fp_similar(f.fp, ${quote(similarTo.join("|"))}) AS sim`);
+  const column = vector === "image_vec" ? "image_vec" : "fp";
+  if (similarTo && similarTo.length) cols.push(`fp_similar(f.${column}, ${quote(similarTo.join("|"))}) AS sim`);
   const where = conditions({ marks, filters, nodeOf, only });
   const lines = [`SELECT TOP ${Math.max(1, top | 0)} ${cols.join(", ")}`, ...FROM];
   if (where.length) lines.push(`WHERE ${where.join("\n  AND ")}`);

@@ -162,6 +162,7 @@ function currentQuery(overrides = {}) {
     similarTo: m.kind === "similar" ? m.refs : null,
     nodeOf: m.kind === "node" ? { ref: m.ref, radius: m.radius } : null,
     only: m.kind === "group" ? m.ids : null,
+    vector: state.maps.map2?.model?.input || "fp",
     ...overrides,
   });
 }
@@ -330,7 +331,7 @@ async function upload(ev) {
       ${escapeHtml(s.publisherID)} <span class="sim">${s.sim.toFixed(4)}</span></li>`).join("")}</ol>`;
   // the result list: the same similarity (the explicit fingerprint as the reference) with the
   // page's metadata columns, marks and fields, so the upload can be refined like any result
-  state.mode = { kind: "similar", refs: [`[${data.fp.join(",")}]`] };
+  state.mode = { kind: "similar", refs: [`[${(data.image_vec || data.fp).join(",")}]`] };
   run();
 }
 
