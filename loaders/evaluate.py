@@ -446,21 +446,22 @@ def matched_annotations(
     ``planes``."""
     exposure = {str(p): e for p, e in planes}
     ann = conn.execute(
-        "SELECT planeid, extension, x, y, map1_node FROM caomai.object_annotation"
+        "SELECT planeid, extension, x, y, b, map1_node FROM caomai.object_annotation"
         " WHERE model_id = %s AND planeid = ANY(%s) ORDER BY planeid, extension, object_id",
         (model_id, [p for p, _ in planes]),
     ).fetchall()
     conn.commit()
-    by_image: dict[tuple[str, int], list[tuple[float, float, int]]] = defaultdict(list)
-    for planeid, ext, x, y, node in ann:
-        by_image[(exposure[str(planeid)], int(ext))].append((x, y, node))
+    by_image: dict[tuple[str, int], list[tuple[float, float, float, int]]] = defaultdict(list)
+    for planeid, ext, x, y, b, node in ann:
+        by_image[(exposure[str(planeid)], int(ext))].append((x, y, b, node))
     nodes: list[int] = []
     kinds: list[str] = []
     empty: dict[str, list] = {"x": [], "y": [], "kind": [], "length_px": [], "angle_deg": []}
     for key, dets in by_image.items():
-        xy = np.array([(x, y) for x, y, _ in dets], np.float64)
-        kinds += osearch.match_kinds(xy[:, 0], xy[:, 1], truth.images.get(key, empty)).tolist()
-        nodes += [int(n) for _, _, n in dets]
+        xyb = np.array([(x, y, np.nan if b is None else b) for x, y, b, _ in dets], np.float64)
+        image_truth = truth.images.get(key, empty)
+        kinds += osearch.match_kinds(xyb[:, 0], xyb[:, 1], image_truth, xyb[:, 2]).tolist()
+        nodes += [int(n) for *_, n in dets]
     return np.array(nodes, np.int64), kinds
 
 

@@ -44,6 +44,7 @@ def match_kinds(
     det_x: np.ndarray,
     det_y: np.ndarray,
     truth: Mapping[str, Sequence],
+    det_width: np.ndarray | None = None,
 ) -> np.ndarray:
     """The truth kind of each detection of ONE image (one extension), or "none".
 
@@ -53,6 +54,12 @@ def match_kinds(
     (the nearest segment if several), because a bleeding star's core and a star crossed by a
     trail are found as one detection whose look is the bleed's or the trail's. Otherwise the
     nearest point-kind object within ``MATCH_RADIUS``.
+
+    ``det_width`` (sep's minor axis ``b`` of each detection, pixels) widens the segment radius
+    by the detection's own width: a detection matches a segment within
+    ``SEGMENT_RADIUS + det_width``. A trail found whole by the binned pass (``detect.py``) is
+    as wide as its binned blur, and its centroid can sit a few pixels off the truth's line
+    (the segment takes in what lies along it); a narrow detection keeps ``SEGMENT_RADIUS``.
     """
     dx = np.asarray(det_x, np.float64)
     dy = np.asarray(det_y, np.float64)
@@ -80,9 +87,14 @@ def match_kinds(
         length = np.asarray(truth["length_px"], np.float64)[seg]
         angle = np.asarray(truth["angle_deg"], np.float64)[seg]
         best = np.full(dx.shape, np.inf)
+        radius = SEGMENT_RADIUS + (
+            0.0
+            if det_width is None
+            else np.clip(np.nan_to_num(np.asarray(det_width, np.float64)), 0.0, None)
+        )
         for cx, cy, n, a, kind in zip(tx[seg], ty[seg], length, angle, kinds[seg], strict=True):
             d = segment_distance(dx, dy, cx, cy, n, a)
-            closer = (d <= SEGMENT_RADIUS) & (d < best)
+            closer = (d <= radius) & (d < best)
             best[closer] = d[closer]
             out[closer] = kind
     return out

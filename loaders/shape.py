@@ -36,11 +36,16 @@ Inside the block, ``aligned`` counts ``EMPHASIS`` times the others: a tracking e
 class the embedding cannot see at all (it is trained to ignore direction), and one feature
 among 71 inputs moved too few objects across Map-1 nodes. On the simulated archive, x2.5 raised
 bad tracking's precision@10 from 0.56 to 0.68 and all classes' from 0.806 to 0.823 (x4 and x6:
-0.82, with bad seeing losing what bad tracking gained).
+0.82, with bad seeing losing what bad tracking gained). ``saturated`` counts 3 times and
+``segment`` 10 times: a flag is 0 for nearly every object, so standardised and clipped it is a
+few units at most, and the few dozen trails of an archive then share a Map-1 node with the
+noise around them instead of owning one (on the seed-11 archive, docs/experiments.md: bleed
+F1 0.81 -> 0.95, trail 0 -> 0.65 with rare-aware sampling).
 
 The standardisation (median and spread over the training objects), the weight and the emphasis
 are stored in the Map-1 model file, so loading computes exactly what training fitted; a model
-trained on other features is refused with a message (``maps.py``). On the simulated archive,
+trained on features this caomai does not compute is refused with a message (``maps.py``);
+one trained on fewer keeps computing its own (``select``). On the simulated archive,
 adaptive moments at weight 1 gave the best Map 2 (precision@10 0.80 against 0.76 for sep's
 isophotal shapes at their best weight, 0.5; docs/experiments.md); 0 is the embedding alone.
 """
@@ -71,7 +76,7 @@ CLIP = 5.0
 #: peak signal-to-noise at which a shape counts half
 SNR_HALF = 20.0
 #: features that count more than the others inside the shape block (see above)
-EMPHASIS = {"aligned": 2.5}
+EMPHASIS = {"aligned": 2.5, "saturated": 3.0, "segment": 10.0}
 
 
 def emphasis(names: tuple[str, ...] = NAMES) -> np.ndarray:

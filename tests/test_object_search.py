@@ -206,3 +206,17 @@ def test_kind_purity_by_hand() -> None:
     # of those, 6 matched to the truth (the two "none" aside), 4 in a node of their kind
     assert got["matched_purity"] == pytest.approx(4 / 6)
     assert got["unowned"] == ["bleed", "merger"]
+
+
+def test_a_wide_detection_matches_the_trail_it_straddles() -> None:
+    truth = {
+        "x": [100.0],
+        "y": [100.0],
+        "kind": ["trail"],
+        "length_px": [200.0],
+        "angle_deg": [0.0],
+    }
+    # 7 px off the line: too far for a narrow detection, on it for one 5 px wide (a segment)
+    got = osearch.match_kinds(np.array([150.0, 150.0]), np.array([107.0, 107.0]), truth, [1.0, 5.0])
+    assert got.tolist() == ["none", "trail"]
+    assert osearch.match_kinds([150.0], [107.0], truth).tolist() == ["none"]
