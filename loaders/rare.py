@@ -51,7 +51,11 @@ def probabilities(
         return np.zeros(0)
     _, inverse, counts = np.unique(cells(raw), return_inverse=True, return_counts=True)
     w = 1.0 / counts[inverse.ravel()]
-    w = np.minimum(w / w.mean(), cap)
+    for _ in range(50):  # capping lowers the mean: repeat until no weight is above the cap
+        over = w > cap * w.mean() * (1 + 1e-9)
+        if not over.any():
+            break
+        w = np.minimum(w, cap * w.mean())
     return (1.0 - mix) / n + mix * w / w.sum()
 
 
