@@ -515,6 +515,9 @@ def assert_object_search(dsn: str, archive: Archive, report, text: str) -> None:
         labelled = sorted(int(n) for n, k in o["labels"].items() if k == q.kind)
         assert got["nodes"] == labelled
         assert (got["min_count"] is None) == (not labelled)
+        # the ceiling (detections' own kinds counted) over the same asked planes
+        assert 0 <= got["ceiling_f1"] <= 1 and got["ceiling_planes"] == 7
+    assert "ceiling F1" in text
     # the truth of this archive: stars and cosmic rays, varied enough to have positives
     assert o["questions"]["trail"]["base_rate"] == 0
     assert 0 < o["questions"]["cosmic_rich"]["base_rate"] < 1
