@@ -97,9 +97,9 @@ WHERE CONTAINS(POINT('ICRS', s_ra, s_dec), CIRCLE('ICRS', 150.0, 2.2, 1.0)) = 1"
     Example(
         "similar-in-band",
         "Images like one, in its band",
-        "The five images most similar in content to a reference image, in one band (the"
-        " query `caomai demo` runs).",
-        """SELECT TOP 5 p.publisherID, p.energy_bandpassName, fp_similar(f.fp, '{ref}') AS sim
+        "The five images most like a reference image as images (the image vector: its objects,"
+        " sky, depth and PSF), in one band (the query `caomai demo` runs).",
+        """SELECT TOP 5 p.publisherID, p.energy_bandpassName, fp_similar(f.image_vec, '{ref}') AS sim
 FROM caom2.Plane AS p
 JOIN caomai.fingerprint AS f ON f.planeID = p.planeID
 WHERE p.energy_bandpassName = '{band}'
