@@ -138,7 +138,7 @@ def detect(image: ImageHDU, params: DetectParams | None = None) -> Detections:
 
     objects = _extract(data_sub, rms, mask, params)
     if params.segments:
-        objects = _with_segments(objects, data_sub, rms, data, image, params)
+        objects = _with_segments(objects, data_sub, rms, mask, data, image, params)
     n_total = len(objects)
     if n_total > params.max_per_image:
         # keep the brightest; the count is what the fingerprint weight needs
@@ -206,10 +206,10 @@ def _extract(data_sub: np.ndarray, rms: np.ndarray, mask: np.ndarray | None, par
     raise DetectionError("source extraction failed: the frame is too crowded or too noisy")
 
 
-def _with_segments(objects, data_sub, rms, data, image, params: DetectParams):
+def _with_segments(objects, data_sub, rms, mask, data, image, params: DetectParams):
     """``objects`` with the long straight features of the binned pass added (flagged
     ``FLAG_SEGMENT``) and the full-resolution fragments lying on them removed."""
-    segs = _segments(data_sub, rms, data, image, params)
+    segs = _segments(data_sub, rms, mask, data, image, params)
     if segs is None or len(segs) == 0:
         return objects
     x, y = objects["x"], objects["y"]
@@ -226,24 +226,32 @@ def _with_segments(objects, data_sub, rms, data, image, params: DetectParams):
     return np.concatenate([objects[~drop], segs])
 
 
-def _segments(data_sub, rms, data, image, params: DetectParams):
+def _segments(data_sub, rms, mask, data, image, params: DetectParams):
     """Long thin objects of the ``segment_bin``-binned image, in full-resolution units, as
-    rows of sep's dtype (flag ``FLAG_SEGMENT``); saturated and column-aligned ones left out."""
+    rows of sep's dtype (flag ``FLAG_SEGMENT``); saturated and column-aligned ones left out.
+
+    ``data_sub`` is 0 where ``mask`` (None: nothing masked) marks invalid pixels; a binned
+    pixel is the mean of its valid pixels, masked when fewer than half are. The noise map is
+    sep's smooth mesh, read at each binned pixel's centre."""
     k = int(params.segment_bin)
     ny, nx = (data_sub.shape[0] // k) * k, (data_sub.shape[1] // k) * k
     if ny < 8 * k or nx < 8 * k:
         return None
-    valid = np.isfinite(data_sub[:ny, :nx]).reshape(ny // k, k, nx // k, k)
-    filled = np.nan_to_num(data_sub[:ny, :nx]).reshape(ny // k, k, nx // k, k)
-    n_ok = valid.sum(axis=(1, 3))
-    binned = (filled.sum(axis=(1, 3)) / np.maximum(n_ok, 1)).astype(np.float32)
-    # the mean of n pixels has 1/sqrt(n) of their noise
-    noise = (
-        rms[:ny, :nx].reshape(ny // k, k, nx // k, k).mean(axis=(1, 3))
-        / np.sqrt(np.maximum(n_ok, 1))
-    ).astype(np.float32)
-    bmask = n_ok < (k * k) // 2
-    binned[bmask] = 0.0
+    total = data_sub[:ny, :nx].reshape(ny // k, k, nx // k, k).sum(axis=(1, 3), dtype=np.float32)
+    centre = rms[k // 2 : ny : k, k // 2 : nx : k]
+    if mask is None:
+        binned = total / np.float32(k * k)
+        # the mean of k*k pixels has 1/k of their noise
+        noise = (centre / np.float32(k)).astype(np.float32)
+        bmask = None
+    else:
+        n_ok = (k * k - mask[:ny, :nx].reshape(ny // k, k, nx // k, k).sum(axis=(1, 3))).astype(
+            np.float32
+        )
+        binned = total / np.maximum(n_ok, 1)
+        noise = (centre / np.sqrt(np.maximum(n_ok, 1))).astype(np.float32)
+        bmask = n_ok < (k * k) // 2
+        binned[bmask] = 0.0
     try:
         found = sep.extract(
             binned,
