@@ -7,11 +7,13 @@ import dataclasses
 import socket
 import threading
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 
+import httpx
 import numpy as np
 import psycopg
 import uvicorn
@@ -22,6 +24,20 @@ from caomai_loaders import synthetic
 from caomai_loaders.fingerprint import fingerprint
 
 from . import databases
+
+VOT = "{http://www.ivoa.net/xml/VOTable/v1.3}"
+
+
+def error_message(reply: httpx.Response) -> str:
+    """The reason of a TAP error answer: the text of its QUERY_STATUS=ERROR INFO (an answer
+    that is no VOTable, or has no such INFO, fails the test)."""
+    assert "votable" in reply.headers["content-type"], reply.text[:300]
+    root = ET.fromstring(reply.content)
+    for info in root.iter(f"{VOT}INFO"):
+        if info.get("name") == "QUERY_STATUS":
+            assert info.get("value") == "ERROR"
+            return (info.text or "").strip()
+    raise AssertionError(f"no QUERY_STATUS in {reply.text[:300]}")
 
 
 @contextmanager

@@ -4,8 +4,6 @@ access rule. Expected similarities are numpy cosines of the stored vectors."""
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
-
 import httpx
 import numpy as np
 import psycopg
@@ -21,9 +19,7 @@ from caomai_loaders.objects import file_objects
 
 from .factories import add_model, add_plane, counts_at
 from .load_helpers import make_archive
-from .tapserver import running_service
-
-VOT = "{http://www.ivoa.net/xml/VOTable/v1.3}"
+from .tapserver import error_message, running_service
 
 
 def test_layout_is_fixed_and_a_vector_depends_on_its_plane_only() -> None:
@@ -197,15 +193,6 @@ def test_order_by_image_vec_similarity_uses_its_hnsw_index(archive) -> None:
     assert "InitPlan" in plan and "SubPlan" not in plan, plan
 
 
-def _error(reply: httpx.Response) -> str:
-    root = ET.fromstring(reply.content)
-    for info in root.iter(f"{VOT}INFO"):
-        if info.get("name") == "QUERY_STATUS":
-            assert info.get("value") == "ERROR"
-            return (info.text or "").strip()
-    raise AssertionError("no QUERY_STATUS")
-
-
 def test_through_tap(archive) -> None:
     dsn, p, vec = archive
     ref = p["p03"].publisherid
@@ -240,18 +227,18 @@ def test_through_tap(archive) -> None:
         # a wrong-length explicit vector and an image without one are error VOTables
         bad = "[" + ",".join(["0.1"] * 400) + "]"
         r = sync(f"SELECT TOP 1 fp_similar(f.image_vec, '{bad}') FROM caomai.fingerprint AS f")
-        assert "416 values, this one has 400" in _error(r)
+        assert "416 values, this one has 400" in error_message(r)
         r = sync(
             "SELECT TOP 1 publisherID FROM caomai.fingerprint AS f"
             f" ORDER BY fp_similar(f.image_vec, '{p['p40'].publisherid}') DESC"
         )
-        assert "has no image vector yet" in _error(r)
+        assert "has no image vector yet" in error_message(r)
         # a proprietary plane is no reference on this column either
         r = sync(
             f"SELECT TOP 1 fp_similar(f.image_vec, '{p['p41'].publisherid}')"
             " FROM caomai.fingerprint AS f"
         )
-        assert "not found" in _error(r)
+        assert "not found" in error_message(r)
         # TAP_SCHEMA publishes the column with its description
         r = sync(
             "SELECT datatype, arraysize, description FROM TAP_SCHEMA.columns"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import time
-import xml.etree.ElementTree as ET
 
 import httpx
 import psycopg
@@ -15,9 +14,8 @@ from astropy.io.votable import parse_single_table
 
 from caomai_db.config import QueryLimits
 
-from .tapserver import running_service, synthetic_database
+from .tapserver import error_message, running_service, synthetic_database
 
-VOT = "{http://www.ivoa.net/xml/VOTable/v1.3}"
 LIMITS = QueryLimits()
 #: a refusal must come back this fast (the probe waited 43 s to minutes for each)
 FAST_S = 5.0
@@ -38,16 +36,6 @@ def tap(archive: str):
 
 def post(tap: str, timeout: float = 30, **fields: str) -> httpx.Response:
     return httpx.post(f"{tap}/sync", data={"LANG": "ADQL", **fields}, timeout=timeout)
-
-
-def error_message(reply: httpx.Response) -> str:
-    assert "votable" in reply.headers["content-type"], reply.text[:300]
-    root = ET.fromstring(reply.content)
-    for info in root.iter(f"{VOT}INFO"):
-        if info.get("name") == "QUERY_STATUS":
-            assert info.get("value") == "ERROR"
-            return (info.text or "").strip()
-    raise AssertionError(f"no QUERY_STATUS in {reply.text[:300]}")
 
 
 def still_answers(tap: str) -> None:

@@ -21,10 +21,9 @@ from caomai_db.config import Settings
 from caomai_loaders import synthetic
 
 from .system import needs, require
-from .tapserver import Truth, running_service, synthetic_database
+from .tapserver import VOT, Truth, error_message, running_service, synthetic_database
 
 N_PLANES = 400
-VOT = "{http://www.ivoa.net/xml/VOTable/v1.3}"
 
 
 @pytest.fixture(scope="module")
@@ -193,15 +192,6 @@ def test_capabilities_advertise_the_functions(tap: str) -> None:
 
 def sync(tap: str, query: str, **params: str) -> httpx.Response:
     return httpx.post(f"{tap}/sync", data={"LANG": "ADQL", "QUERY": query, **params}, timeout=60)
-
-
-def error_message(reply: httpx.Response) -> str:
-    root = ET.fromstring(reply.content)
-    for info in root.iter(f"{VOT}INFO"):
-        if info.get("name") == "QUERY_STATUS":
-            assert info.get("value") == "ERROR"
-            return (info.text or "").strip()
-    raise AssertionError("no QUERY_STATUS")
 
 
 BAD = [
