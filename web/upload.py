@@ -38,7 +38,8 @@ class Fingerprinted:
     map1_model: str
     map2_model: str | None
     #: the image vector (``image_vector.py``), what "similar images" are ranked by when the
-    #: active Map 2 was trained on image vectors; None when it was trained on fp
+    #: active Map 2 was trained on image vectors; None when it was trained on fp or there is
+    #: no Map 2 (the page then ranks by f.fp, and a 416-value reference would not fit it)
     image_vec: list[float] | None = None
 
 
@@ -119,7 +120,7 @@ def fingerprint_upload(
         map2_model=m2_name,
         image_vec=(
             [float(v) for v in np.asarray(result.image_vec, dtype=np.float64)]
-            if result.image_vec is not None and (map2 is None or map2.input == "image_vec")
+            if result.image_vec is not None and map2 is not None and map2.input == "image_vec"
             else None
         ),
     )
