@@ -280,22 +280,14 @@ def _segments(data_sub, rms, mask, data, image, params: DetectParams):
             if box.size and float(np.nanmax(box)) >= level:
                 keep[j] = False
     segs = found[keep].copy()
-    off = (k - 1) / 2.0
-    for name in ("x", "xpeak", "xcpeak"):
-        segs[name] = segs[name] * k + (off if name == "x" else 0)
-    for name in ("y", "ypeak", "ycpeak"):
-        segs[name] = segs[name] * k + (off if name == "y" else 0)
-    for name in ("xmin", "xmax"):
-        segs[name] = segs[name] * k
-    for name in ("ymin", "ymax"):
-        segs[name] = segs[name] * k
-    segs["a"] = segs["a"] * k
-    segs["b"] = segs["b"] * k
-    for name in ("x2", "y2", "xy"):
-        segs[name] = segs[name] * k * k
-    segs["npix"] = segs["npix"] * k * k
-    segs["flux"] = segs["flux"] * k * k
-    segs["flag"] = segs["flag"] | FLAG_SEGMENT
+    # binned pixel i covers full-resolution pixels k i .. k i + k - 1: its centre is k i + (k-1)/2
+    for name in ("x", "y"):
+        segs[name] = segs[name] * k + (k - 1) / 2.0
+    for name in ("a", "b", "xpeak", "ypeak", "xcpeak", "ycpeak", "xmin", "xmax", "ymin", "ymax"):
+        segs[name] *= k
+    for name in ("x2", "y2", "xy", "npix", "flux"):
+        segs[name] *= k * k
+    segs["flag"] |= FLAG_SEGMENT
     return segs
 
 
