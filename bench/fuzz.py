@@ -71,8 +71,7 @@ def main() -> int:
         "--statement-timeout",
         type=int,
         default=10,
-        help="statement timeout of the service started here, and the slowest answer allowed"
-        " (10 s)",
+        help="statement timeout of the service started here, and the slowest answer allowed (10 s)",
     )
     ap.add_argument("--out", default=str(ROOT / "bench/results/fuzz.json"), help="JSON summary")
     args = ap.parse_args()

@@ -43,30 +43,14 @@ from caomai_loaders import encoder as enc  # noqa: E402
 from caomai_loaders import fingerprint as fpm  # noqa: E402
 from caomai_loaders import object_search as osearch  # noqa: E402
 from caomai_loaders.detect import DetectParams, detect  # noqa: E402
+from caomai_loaders.evaluate import read_objects  # noqa: E402
 from caomai_loaders.images import read_images  # noqa: E402
 from caomai_loaders.som import SOM  # noqa: E402
-
-EMPTY = {"x": [], "y": [], "kind": [], "length_px": [], "angle_deg": []}
 
 
 def _exposures(archive: Path) -> dict[str, dict[str, str]]:
     with open(archive / "truth" / "exposures.csv", newline="") as fh:
         return {r["exposure_id"]: r for r in csv.DictReader(fh)}
-
-
-def _truth(archive: Path, wanted: set[str]) -> dict[tuple[str, int], dict[str, list]]:
-    out: dict[tuple[str, int], dict[str, list]] = defaultdict(lambda: {k: [] for k in EMPTY})
-    with open(archive / "truth" / "objects.csv", newline="") as fh:
-        for r in csv.DictReader(fh):
-            if r["exposure_id"] not in wanted:
-                continue
-            t = out[(r["exposure_id"], int(r["extension"]))]
-            t["x"].append(float(r["x"]))
-            t["y"].append(float(r["y"]))
-            t["kind"].append(r["kind"])
-            t["length_px"].append(float(r["length_px"]) if r["length_px"] else np.nan)
-            t["angle_deg"].append(float(r["angle_deg"]) if r["angle_deg"] else np.nan)
-    return dict(out)
 
 
 def _one(job: tuple[str, str, dict]) -> tuple[str, dict | None]:
@@ -90,7 +74,7 @@ def _one(job: tuple[str, str, dict]) -> tuple[str, dict | None]:
         cols["ext"] = np.full(det.n, image.index)
         cols |= moments.measure(snr)
         kinds = osearch.match_kinds(
-            cat["x"], cat["y"], truth.get(image.index, EMPTY), np.asarray(cat["b"])
+            cat["x"], cat["y"], truth.get(image.index, osearch.NO_TRUTH), np.asarray(cat["b"])
         )
         parts.append((cols, cutouts.normalise(snr).astype(np.float16), kinds))
     if not parts:
@@ -106,12 +90,12 @@ def _one(job: tuple[str, str, dict]) -> tuple[str, dict | None]:
 
 def extract(archive: Path, first: int, last: int, out: str, workers: int) -> None:
     exps = {e: r for e, r in _exposures(archive).items() if first <= int(r["index"]) < last}
-    truth = _truth(archive, set(exps))
+    truth = read_objects(archive / "truth" / "objects.csv", set(exps), set(exps))
     names = sorted(exps)
-    jobs = [
-        (e, str(archive / exps[e]["file"]), {x: t for (n, x), t in truth.items() if n == e})
-        for e in names
-    ]
+    by_exposure: dict[str, dict[int, dict]] = defaultdict(dict)
+    for (e, ext), cols in truth.images.items():
+        by_exposure[e][ext] = cols
+    jobs = [(e, str(archive / exps[e]["file"]), by_exposure[e]) for e in names]
     got: dict[str, dict | None] = {}
     with mp.get_context("spawn").Pool(workers) as pool:
         for e, r in pool.imap_unordered(_one, jobs, chunksize=4):
@@ -125,6 +109,11 @@ def extract(archive: Path, first: int, last: int, out: str, workers: int) -> Non
         kinds=np.concatenate([p["kinds"] for p in parts]),
         plane=np.concatenate([np.full(len(p["kinds"]), i) for i, p in enumerate(parts)]),
         names=np.array(kept),
+        # per exposure, the truth's count of each kind a question asks about
+        **{
+            f"count_{q.kind}": np.array([truth.counts[e][q.kind] for e in kept])
+            for q in osearch.QUESTIONS
+        },
         **{"col_" + k: v for k, v in cols.items()},
     )
     print(f"{out}: {len(kept)} exposures, {sum(len(p['kinds']) for p in parts)} detections")
@@ -180,16 +169,13 @@ def run(train: str, evaluate: str, archive: Path, v: dict, cache: str | None) ->
         nodes = sorted(k for k, lab in labels.items() if lab == q.kind)
         c_tr = np.bincount(tr["plane"][np.isin(n_tr, nodes)], minlength=len(tr["names"]))
         c_ev = np.bincount(ev["plane"][np.isin(n_ev, nodes)], minlength=len(ev["names"]))
-        col = {"trail": "n_trail", "bleed": "n_bleed", "merger": "n_merger"}.get(
-            q.kind, "n_cosmic_ray"
+        threshold = osearch.question_threshold(q, tr[f"count_{q.kind}"])
+        m, s = osearch.score_counts(
+            c_tr,
+            osearch.question_truth(tr[f"count_{q.kind}"], threshold),
+            c_ev,
+            osearch.question_truth(ev[f"count_{q.kind}"], threshold),
         )
-        t_tr = np.array([int(exposures[e][col]) for e in tr["names"]])
-        t_ev = np.array([int(exposures[e][col]) for e in ev["names"]])
-        threshold = osearch.question_threshold(q, t_tr)
-        y_tr = osearch.question_truth(t_tr, threshold)
-        y_ev = osearch.question_truth(t_ev, threshold)
-        m = osearch.choose_min_count(c_tr, y_tr) if nodes else 1
-        s = osearch.prf(c_ev >= m if nodes else np.zeros(len(c_ev), bool), y_ev)
         out["questions"][q.name] = {"nodes": len(nodes), "min_count": m, **s.__dict__}
 
     hist = np.zeros((len(ev["names"]), 400))

@@ -452,19 +452,17 @@ def matched_annotations(
     ).fetchall()
     conn.commit()
     by_image: dict[tuple[str, int], list[tuple[float, float, float, int]]] = defaultdict(list)
-    plane_of = {e: str(p) for p, e in planes}
     for planeid, ext, x, y, b, node in ann:
-        by_image[(exposure[str(planeid)], int(ext))].append((x, y, b, node))
+        by_image[(str(planeid), int(ext))].append((x, y, b, node))
     nodes: list[int] = []
     kinds: list[str] = []
     owners: list[str] = []
-    empty: dict[str, list] = {"x": [], "y": [], "kind": [], "length_px": [], "angle_deg": []}
-    for key, dets in by_image.items():
+    for (planeid, ext), dets in by_image.items():
         xyb = np.array([(x, y, np.nan if b is None else b) for x, y, b, _ in dets], np.float64)
-        image_truth = truth.images.get(key, empty)
+        image_truth = truth.images.get((exposure[planeid], ext), osearch.NO_TRUTH)
         kinds += osearch.match_kinds(xyb[:, 0], xyb[:, 1], image_truth, xyb[:, 2]).tolist()
         nodes += [int(n) for *_, n in dets]
-        owners += [plane_of[key[0]]] * len(dets)
+        owners += [planeid] * len(dets)
     return np.array(nodes, np.int64), kinds, owners
 
 
@@ -582,16 +580,17 @@ def object_search(
     t_read = [(str(p), e) for p, e in train_read]
     asked_set = set(asked)
     h_read = [(str(p), e) for p, e in held_read if str(p) in asked_set]
+    t_found = Counter(zip(t_owner, t_kinds, strict=True))  # (planeID, kind) -> detections
+    h_found = Counter(zip(h_owner, h_kinds, strict=True))
     for q in osearch.QUESTIONS:
-        t_kind = Counter(p for p, k in zip(t_owner, t_kinds, strict=True) if k == q.kind)
-        h_kind = Counter(p for p, k in zip(h_owner, h_kinds, strict=True) if k == q.kind)
         threshold = questions[q.name]["truth_threshold"]
-        t_true = osearch.question_truth([truth.counts[e][q.kind] for _, e in t_read], threshold)
-        h_true = osearch.question_truth([truth.counts[e][q.kind] for _, e in h_read], threshold)
-        t_seen = np.array([t_kind[p] for p, _ in t_read], np.float64)
-        h_seen = np.array([h_kind[p] for p, _ in h_read], np.float64)
-        m = osearch.choose_min_count(t_seen, t_true)
-        questions[q.name]["ceiling_f1"] = osearch.prf(h_seen >= m, h_true).f1
+        _, ceiling = osearch.score_counts(
+            [t_found[(p, q.kind)] for p, _ in t_read],
+            osearch.question_truth([truth.counts[e][q.kind] for _, e in t_read], threshold),
+            [h_found[(p, q.kind)] for p, _ in h_read],
+            osearch.question_truth([truth.counts[e][q.kind] for _, e in h_read], threshold),
+        )
+        questions[q.name]["ceiling_f1"] = ceiling.f1
         questions[q.name]["ceiling_planes"] = len(h_read)
     out = {
         "map1": m1.name,

@@ -38,6 +38,8 @@ NONE = "none"
 MIN_MEMBERS = 3
 #: "rich" questions ask for the top quartile of the training half's per-exposure counts
 RICH_SHARE = 0.25
+#: the truth of an image without any catalogued object (``match_kinds``' ``truth``)
+NO_TRUTH: Mapping[str, Sequence] = {"x": (), "y": (), "kind": (), "length_px": (), "angle_deg": ()}
 
 
 def match_kinds(
@@ -245,6 +247,18 @@ def choose_min_count(train_counts: Sequence[float], train_truth: Sequence[bool])
         if f1 > best_f1:
             best, best_f1 = m, f1
     return best
+
+
+def score_counts(
+    train_seen: Sequence[float],
+    train_truth: Sequence[bool],
+    held_seen: Sequence[float],
+    held_truth: Sequence[bool],
+) -> tuple[int, PRF]:
+    """A question answered by counting, end to end: the min_count chosen on the training
+    half (``choose_min_count``) and ``count >= min_count`` scored on the held-out half."""
+    m = choose_min_count(train_seen, train_truth)
+    return m, prf(np.asarray(held_seen, np.float64) >= m, held_truth)
 
 
 def kind_purity(

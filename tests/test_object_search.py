@@ -220,3 +220,13 @@ def test_a_wide_detection_matches_the_trail_it_straddles() -> None:
     got = osearch.match_kinds(np.array([150.0, 150.0]), np.array([107.0, 107.0]), truth, [1.0, 5.0])
     assert got.tolist() == ["none", "trail"]
     assert osearch.match_kinds([150.0], [107.0], truth).tolist() == ["none"]
+
+
+def test_score_counts_chooses_on_training_and_scores_held_out() -> None:
+    # training: 2 or more found means "yes" (F1 1 at min_count 2); held out, that rule
+    # finds 2 of 3 positives and one false positive
+    m, s = osearch.score_counts(
+        [0, 1, 2, 5], [False, False, True, True], [3, 1, 2, 4], [True, True, False, True]
+    )
+    assert m == 2
+    assert (s.tp, s.fp, s.fn) == (2, 1, 1) and s.f1 == pytest.approx(2 / 3)
