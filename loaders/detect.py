@@ -39,6 +39,7 @@ import sep
 
 from caomai_db.errors import DetectionError
 
+from . import lines
 from .images import ImageHDU
 
 #: Flag bits added to sep's own (sep uses bits 0..7).
@@ -68,8 +69,22 @@ class DetectParams:
     segment_bin: int = 4
     segment_thresh: float = 2.0
     segment_min_length: float = 40.0
-    segment_min_elongation: float = 6.0
+    segment_min_elongation: float = 8.0
     segment_max_column_deg: float = 5.0
+    #: a line with more of its axis saturated is a bleed or a bright star's spike, not a trail
+    segment_max_saturated: float = 0.03
+    #: the line search for trails too faint for any pass that thresholds pixels (see the
+    #: module's docstring); False in model files from before it
+    lines: bool = True
+    line_bin: int = 8
+    #: signal-to-noise of a line over its whole length, in units of the clipped noise
+    line_thresh: float = 10.0
+    #: binned pixels are clipped at this many sigma, so stars and galaxies on a line weigh
+    #: no more than the noise does
+    line_clip: float = 1.0
+    line_min_length: float = 128.0
+    line_max_column_deg: float = 3.0
+    line_max: int = 3
 
 
 @dataclass
@@ -137,7 +152,7 @@ def detect(image: ImageHDU, params: DetectParams | None = None) -> Detections:
         data_sub[mask] = 0.0
 
     objects = _extract(data_sub, rms, mask, params)
-    if params.segments:
+    if params.segments or params.lines:
         objects = _with_segments(objects, data_sub, rms, mask, data, image, params)
     n_total = len(objects)
     if n_total > params.max_per_image:
@@ -209,9 +224,15 @@ def _extract(data_sub: np.ndarray, rms: np.ndarray, mask: np.ndarray | None, par
 def _with_segments(objects, data_sub, rms, mask, data, image, params: DetectParams):
     """``objects`` with the long straight features of the binned pass added (flagged
     ``FLAG_SEGMENT``) and the full-resolution fragments lying on them removed."""
-    segs = _segments(data_sub, rms, mask, data, image, params)
-    if segs is None or len(segs) == 0:
+    found = []
+    if params.segments:
+        found.append(_segments(data_sub, rms, mask, data, image, params))
+    if params.lines:
+        found.append(_lines(data_sub, rms, mask, data, image, params, found))
+    found = [f.astype(objects.dtype) for f in found if f is not None and len(f)]
+    if not found:
         return objects
+    segs = np.concatenate(found)
     x, y = objects["x"], objects["y"]
     drop = np.zeros(len(objects), bool)
     for s in segs:
@@ -221,9 +242,63 @@ def _with_segments(objects, data_sub, rms, mask, data, image, params: DetectPara
         # not only the part the binned pass found: a trail crosses the image, and its faint
         # stretches break into fragments the binned pass may find as separate pieces or not
         drop |= (across <= max(3.0, 1.5 * s["b"])) & (objects["npix"] < s["npix"])
-    if segs.dtype != objects.dtype:
-        segs = segs.astype(objects.dtype)
     return np.concatenate([objects[~drop], segs])
+
+
+def _lines(data_sub, rms, mask, data, image, params: DetectParams, found):
+    """The faint lines of ``lines.find`` as rows of sep's dtype (flag ``FLAG_SEGMENT``),
+    less those the binned pass found already (``found``) and those saturated along their
+    axis (a bright star's spike)."""
+    k = int(params.line_bin)
+    binned_image = binned(data_sub, rms, mask, k)
+    if binned_image is None:
+        return None
+    pixels, noise, bmask = binned_image
+    known = [
+        (float(r["x"]), float(r["y"]), float(r["theta"])) for f in found if f is not None for r in f
+    ]
+    level = 0.999 * float(image.saturation) if image.saturation and image.saturation > 0 else None
+    rows = []
+    for line in lines.find(
+        pixels / noise,
+        None if bmask is None else bmask,
+        k,
+        thresh=params.line_thresh,
+        clip=params.line_clip,
+        min_length=params.line_min_length,
+        max_column_deg=params.line_max_column_deg,
+        max_lines=params.line_max,
+    ):
+        if any(line.covers(x, y, t, k) for x, y, t in known):
+            continue
+        half = line.length / 2.0
+        if level is not None and (
+            lines.saturated_share(data, line.x, line.y, line.theta, half, level)
+            > params.segment_max_saturated
+        ):
+            continue
+        rows.append(line.row(pixels, k))
+    if not rows:
+        return None
+    out = np.zeros(len(rows), dtype=_sep_dtype())
+    for i, values in enumerate(rows):
+        for name, value in values.items():
+            out[name][i] = value
+    out["flag"] |= FLAG_SEGMENT
+    return out
+
+
+def _sep_dtype() -> np.dtype:
+    """The dtype of sep.extract's rows (read once from a tiny extraction)."""
+    global _SEP_DTYPE
+    if _SEP_DTYPE is None:
+        probe = np.zeros((16, 16), np.float32)
+        probe[8, 8] = 1.0
+        _SEP_DTYPE = sep.extract(probe, 0.5, minarea=1).dtype
+    return _SEP_DTYPE
+
+
+_SEP_DTYPE: np.dtype | None = None
 
 
 def _segments(data_sub, rms, mask, data, image, params: DetectParams):
@@ -234,27 +309,13 @@ def _segments(data_sub, rms, mask, data, image, params: DetectParams):
     pixel is the mean of its valid pixels, masked when fewer than half are. The noise map is
     sep's smooth mesh, read at each binned pixel's centre."""
     k = int(params.segment_bin)
-    ny, nx = (data_sub.shape[0] // k) * k, (data_sub.shape[1] // k) * k
-    if ny < 8 * k or nx < 8 * k:
+    binned_image = binned(data_sub, rms, mask, k)
+    if binned_image is None:
         return None
-    total = data_sub[:ny, :nx].reshape(ny // k, k, nx // k, k).sum(axis=(1, 3), dtype=np.float32)
-    centre = rms[k // 2 : ny : k, k // 2 : nx : k]
-    if mask is None:
-        binned = total / np.float32(k * k)
-        # the mean of k*k pixels has 1/k of their noise
-        noise = (centre / np.float32(k)).astype(np.float32)
-        bmask = None
-    else:
-        n_ok = (k * k - mask[:ny, :nx].reshape(ny // k, k, nx // k, k).sum(axis=(1, 3))).astype(
-            np.float32
-        )
-        binned = total / np.maximum(n_ok, 1)
-        noise = (centre / np.sqrt(np.maximum(n_ok, 1))).astype(np.float32)
-        bmask = n_ok < (k * k) // 2
-        binned[bmask] = 0.0
+    binned_pixels, noise, bmask = binned_image
     try:
         found = sep.extract(
-            binned,
+            binned_pixels,
             params.segment_thresh,
             err=noise,
             mask=bmask,
@@ -273,12 +334,7 @@ def _segments(data_sub, rms, mask, data, image, params: DetectParams):
     if image.saturation is not None and image.saturation > 0:
         level = 0.999 * float(image.saturation)
         for j in np.flatnonzero(keep):
-            box = data[
-                int(found["ymin"][j]) * k : (int(found["ymax"][j]) + 1) * k,
-                int(found["xmin"][j]) * k : (int(found["xmax"][j]) + 1) * k,
-            ]
-            if box.size and float(np.nanmax(box)) >= level:
-                keep[j] = False
+            keep[j] = _saturated_share(data, found[j], k, level) <= params.segment_max_saturated
     segs = found[keep].copy()
     # binned pixel i covers full-resolution pixels k i .. k i + k - 1: its centre is k i + (k-1)/2
     for name in ("x", "y"):
@@ -289,6 +345,44 @@ def _segments(data_sub, rms, mask, data, image, params: DetectParams):
         segs[name] *= k * k
     segs["flag"] |= FLAG_SEGMENT
     return segs
+
+
+def binned(data_sub: np.ndarray, rms: np.ndarray, mask: np.ndarray | None, k: int):
+    """``(pixels, noise, mask)`` of the image averaged over ``k`` x ``k`` pixels, or None
+    for an image under 8 binned pixels a side.
+
+    ``data_sub`` is 0 where ``mask`` (None: nothing masked) marks invalid pixels; a binned
+    pixel is the mean of its valid pixels, masked (and 0) when fewer than half are. The noise
+    is sep's smooth mesh read at each binned pixel's centre, over the root of the pixels."""
+    ny, nx = (data_sub.shape[0] // k) * k, (data_sub.shape[1] // k) * k
+    if ny < 8 * k or nx < 8 * k:
+        return None
+    total = data_sub[:ny, :nx].reshape(ny // k, k, nx // k, k).sum(axis=(1, 3), dtype=np.float32)
+    centre = rms[k // 2 : ny : k, k // 2 : nx : k]
+    if mask is None:
+        # the mean of k*k pixels has 1/k of their noise
+        return total / np.float32(k * k), (centre / np.float32(k)).astype(np.float32), None
+    n_ok = (k * k - mask[:ny, :nx].reshape(ny // k, k, nx // k, k).sum(axis=(1, 3))).astype(
+        np.float32
+    )
+    pixels = total / np.maximum(n_ok, 1)
+    noise = (centre / np.sqrt(np.maximum(n_ok, 1))).astype(np.float32)
+    bmask = n_ok < (k * k) // 2
+    pixels[bmask] = 0.0
+    return pixels, noise, bmask
+
+
+def _saturated_share(data: np.ndarray, row, k: int, level: float) -> float:
+    """Share of the pixels along a binned-pass object's major axis at or above ``level``."""
+    # a uniform line of length L has a second-moment semi-axis a = L / sqrt(12)
+    return lines.saturated_share(
+        data,
+        float(row["x"]) * k + (k - 1) / 2.0,
+        float(row["y"]) * k + (k - 1) / 2.0,
+        float(row["theta"]),
+        np.sqrt(3.0) * float(row["a"]) * k,
+        level,
+    )
 
 
 def _saturation_level(image: ImageHDU, finite_values: np.ndarray) -> float | None:

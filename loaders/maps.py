@@ -126,8 +126,8 @@ class Map1:
                 f"the model was trained on shape features {list(names)}, this caomai "
                 f"computes {list(shape.NAMES)}"
             )
-        # files from before the binned trail pass were trained without it
-        detect = {"segments": False, **payload["detect"]}
+        # files from before the binned trail pass and the line search were trained without them
+        detect = {"segments": False, "lines": False, **payload["detect"]}
         return cls(
             encoder=encoder.from_state(payload["encoder"], device),
             som=SOM(int(som["rows"]), int(som["cols"]), som["codebook"].numpy()),

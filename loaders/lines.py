@@ -1,0 +1,247 @@
+"""Faint straight lines (satellite and aircraft trails) by summing the image along every line.
+
+Why a line search and not one more threshold: a trail at a fraction of the noise per pixel
+has no pixel, and at 4x4 binning no connected group of pixels, above any safe threshold, so
+sep (full resolution or binned) finds it in pieces or not at all. Summed along its whole
+length it stands out: a trail at 0.8 sigma per binned pixel crossing 128 binned pixels sums
+to 9 sigma. That sum over all lines is the Radon transform, here of a binned significance
+map, with three guards measured on simulated archives (docs/experiments.md, "Faint trails"):
+
+- the map is high-passed by a 7x7 median first: sep's 64-pixel background mesh leaves
+  blotches of a few tenths of the noise on shallow frames, which become many sigma summed
+  over a binned line;
+- each binned pixel is clipped at ``clip`` sigma, so stars, galaxies and cosmic rays on a
+  line weigh no more than noise does and only a long run of faint signal adds up;
+- the sums are high-passed along rho (a 9-bin median): broad residuals (gradients, scattered
+  light, a crowded field's unresolved light) are wide, a trail is one or two bins.
+
+Lines within ``max_column_deg`` of the columns are not searched: bleeds, bad columns and
+amplifier steps are column-aligned (a satellite crossing along the columns is lost, 1 in 30).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+#: angles searched (0 .. 180 degrees in 1-degree steps): a 128-pixel line off by half a
+#: step ends 0.6 pixels away from where it would be
+N_ANGLES = 180
+#: a line shorter than this many binned pixels is not summed (image corners)
+MIN_PIXELS = 40
+#: angles and rho bins around a found line not searched again
+SUPPRESS_ANGLES = 5
+SUPPRESS_RHO = 4
+#: angles summed per chunk (memory: chunk x pixels indices)
+CHUNK = 30
+
+
+@dataclass(frozen=True)
+class Line:
+    """A line found on the binned map, in full-resolution pixels (0-based)."""
+
+    x: float
+    y: float
+    #: direction of the line, radians in (-pi/2, pi/2] as sep's ``theta``
+    theta: float
+    length: float
+    snr: float
+    #: binned pixels (row, column) of the stretch the line covers
+    iy: np.ndarray
+    ix: np.ndarray
+
+    def covers(self, x: float, y: float, theta: float, k: int) -> bool:
+        """True when an object at (x, y) with direction ``theta`` lies along this line."""
+        dtheta = abs((theta - self.theta + math.pi / 2) % math.pi - math.pi / 2)
+        across = abs(-(x - self.x) * math.sin(self.theta) + (y - self.y) * math.cos(self.theta))
+        return dtheta < math.radians(3.0) and across < 2.0 * k
+
+    def row(self, pixels: np.ndarray, k: int) -> dict[str, float]:
+        """Values for sep's catalogue fields: a uniform line of this length (second-moment
+        semi-axis length / sqrt(12)), half a binned pixel wide."""
+        values = pixels[self.iy, self.ix].astype(np.float64)
+        a, b = self.length / math.sqrt(12.0), k / 2.0
+        c, s = math.cos(self.theta), math.sin(self.theta)
+        x0, x1 = float(self.ix.min()) * k, float(self.ix.max() + 1) * k - 1
+        y0, y1 = float(self.iy.min()) * k, float(self.iy.max() + 1) * k - 1
+        flux = float(values.sum()) * k * k
+        peak = float(values.max()) if values.size else 0.0
+        return {
+            "x": self.x,
+            "y": self.y,
+            "a": a,
+            "b": b,
+            "theta": self.theta,
+            "x2": a * a * c * c + b * b * s * s,
+            "y2": a * a * s * s + b * b * c * c,
+            "xy": (a * a - b * b) * s * c,
+            "npix": len(values) * k * k,
+            "tnpix": len(values) * k * k,
+            "flux": flux,
+            "cflux": flux,
+            "peak": peak,
+            "cpeak": peak,
+            "xmin": x0,
+            "xmax": x1,
+            "ymin": y0,
+            "ymax": y1,
+            "xpeak": int(round(self.x)),
+            "ypeak": int(round(self.y)),
+            "xcpeak": int(round(self.x)),
+            "ycpeak": int(round(self.y)),
+        }
+
+
+def clipped_std(clip: float) -> float:
+    """Standard deviation of unit Gaussian noise clipped at +-``clip``."""
+    inside = math.erf(clip / math.sqrt(2.0))
+    density = math.exp(-0.5 * clip * clip) / math.sqrt(2.0 * math.pi)
+    return math.sqrt(inside - 2.0 * clip * density + clip * clip * (1.0 - inside))
+
+
+def find(
+    significance: np.ndarray,
+    mask: np.ndarray | None,
+    k: int,
+    *,
+    thresh: float,
+    clip: float,
+    min_length: float,
+    max_column_deg: float,
+    max_lines: int,
+) -> list[Line]:
+    """Lines of a binned significance map (pixel over its noise) summing to ``thresh`` sigma
+    or more over at least ``min_length`` full-resolution pixels, strongest first."""
+    h, w = significance.shape
+    sig = np.nan_to_num(significance.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    if mask is not None:
+        sig[mask] = 0.0
+    sig = sig - ndimage.median_filter(sig, size=7, mode="nearest")
+    v = np.clip(sig, -clip, clip) / np.float32(clipped_std(clip))
+    if mask is not None:
+        v[mask] = 0.0
+    xs = (np.arange(w, dtype=np.float32) - (w - 1) / 2.0)[None, :].repeat(h, 0).ravel()
+    ys = (np.arange(h, dtype=np.float32) - (h - 1) / 2.0)[:, None].repeat(w, 1).ravel()
+    theta = np.radians(np.arange(N_ANGLES) * 180.0 / N_ANGLES)
+    offset = int(math.ceil(math.hypot(h, w) / 2.0)) + 2
+    n_rho = 2 * offset + 1
+    total = np.empty((N_ANGLES, n_rho))
+    count = np.empty((N_ANGLES, n_rho))
+    flat = v.ravel().astype(np.float64)
+    for start in range(0, N_ANGLES, CHUNK):
+        t = theta[start : start + CHUNK].astype(np.float32)
+        rho = _rho_bins(xs, ys, t, offset)
+        idx = (rho + n_rho * np.arange(len(t), dtype=np.int64)[:, None]).ravel()
+        size = len(t) * n_rho
+        weights = np.broadcast_to(flat, (len(t), flat.size)).ravel()
+        total[start : start + len(t)] = np.bincount(idx, weights, size).reshape(len(t), n_rho)
+        count[start : start + len(t)] = np.bincount(idx, None, size).reshape(len(t), n_rho)
+    # a line between two rho bins: sum each bin with the next
+    total = total + np.roll(total, -1, axis=1)
+    count = count + np.roll(count, -1, axis=1)
+    z = np.where(count >= MIN_PIXELS, total / np.sqrt(np.maximum(count, 1.0)), 0.0)
+    z -= ndimage.median_filter(z, size=(1, 9), mode="nearest")
+    degrees = np.degrees(theta)
+    # theta is the normal: 0 and 180 degrees are lines along the columns
+    z[(degrees < max_column_deg) | (degrees > 180.0 - max_column_deg)] = 0.0
+    found: list[Line] = []
+    for _ in range(max_lines * 3):
+        if len(found) >= max_lines:
+            break
+        i, j = np.unravel_index(int(np.argmax(z)), z.shape)
+        if z[i, j] < thresh:
+            break
+        z[
+            max(0, i - SUPPRESS_ANGLES) : i + SUPPRESS_ANGLES + 1,
+            max(0, j - SUPPRESS_RHO) : j + SUPPRESS_RHO + 1,
+        ] = 0.0
+        line = _stretch(v, xs, ys, float(theta[i]), j - offset, k, h, w)
+        if line is not None and line.length >= min_length and line.snr >= thresh:
+            found.append(line)
+    return found
+
+
+def _rho_bins(xs: np.ndarray, ys: np.ndarray, theta: np.ndarray, offset: int) -> np.ndarray:
+    """Rho bin (0-based) of every pixel at every angle: (angles, pixels)."""
+    rho = np.outer(np.cos(theta), xs) + np.outer(np.sin(theta), ys)
+    return np.rint(rho).astype(np.int64) + offset
+
+
+def _stretch(
+    v: np.ndarray, xs: np.ndarray, ys: np.ndarray, theta: float, rho: int, k: int, h: int, w: int
+) -> Line | None:
+    """The part of the line (normal ``theta``, rho bins ``rho`` and ``rho + 1``) that holds
+    the signal: the run along it with the largest sum above half the line's mean (a trail may
+    end inside the image)."""
+    c, s = math.cos(theta), math.sin(theta)
+    r = np.rint(xs * c + ys * s)
+    on = np.flatnonzero((r == rho) | (r == rho + 1))
+    if on.size < MIN_PIXELS:
+        return None
+    values = v.ravel()[on].astype(np.float64)
+    along = -xs[on] * s + ys[on] * c
+    step = np.rint(along - along.min()).astype(np.int64)
+    profile = np.bincount(step, values)
+    pixels = np.bincount(step)
+    level = 0.5 * max(float(values.mean()), 0.0)
+    first, last = _best_run(profile - level * pixels)
+    keep = (step >= first) & (step <= last)
+    sel = on[keep]
+    if sel.size == 0:
+        return None
+    snr = float(values[keep].sum()) / math.sqrt(sel.size)
+    # position across: the signal-weighted rho of the stretch's pixels
+    weight = np.clip(values[keep], 0.0, None)
+    rho_exact = np.average(xs[sel] * c + ys[sel] * s, weights=weight if weight.sum() > 0 else None)
+    t_mid = 0.5 * (float(along[keep].min()) + float(along[keep].max()))
+    xb = (w - 1) / 2.0 + rho_exact * c - t_mid * s
+    yb = (h - 1) / 2.0 + rho_exact * s + t_mid * c
+    direction = theta + math.pi / 2.0
+    if direction > math.pi / 2.0:
+        direction -= math.pi
+    return Line(
+        x=xb * k + (k - 1) / 2.0,
+        y=yb * k + (k - 1) / 2.0,
+        theta=direction,
+        length=(float(along[keep].max() - along[keep].min()) + 1.0) * k,
+        snr=snr,
+        iy=sel // w,
+        ix=sel % w,
+    )
+
+
+def _best_run(gain: np.ndarray) -> tuple[int, int]:
+    """First and last index of the contiguous run with the largest sum (Kadane)."""
+    best, best_first, best_last = -np.inf, 0, -1
+    run, first = 0.0, 0
+    for i, g in enumerate(gain):
+        if run <= 0.0:
+            run, first = float(g), i
+        else:
+            run += float(g)
+        if run > best:
+            best, best_first, best_last = run, first, i
+    return best_first, best_last
+
+
+def saturated_share(
+    data: np.ndarray, cx: float, cy: float, theta: float, half: float, level: float
+) -> float:
+    """Share of the full-resolution pixels along a line (centre, direction, half length; 3
+    pixels wide) at or above ``level``.
+
+    On the axis, not in the bounding box: a diagonal trail's box covers most of the image and
+    with it any saturated star; a bleed or a diffraction spike has its saturated core on the
+    axis over a good share of its length, a trail that crosses a saturated star a few percent."""
+    ux, uy = math.cos(theta), math.sin(theta)
+    t = np.arange(-half, half + 1.0)
+    xs = np.concatenate([cx + t * ux - o * uy for o in (-1.0, 0.0, 1.0)])
+    ys = np.concatenate([cy + t * uy + o * ux for o in (-1.0, 0.0, 1.0)])
+    ix, iy = np.rint(xs).astype(np.int64), np.rint(ys).astype(np.int64)
+    inside = (ix >= 0) & (ix < data.shape[1]) & (iy >= 0) & (iy < data.shape[0])
+    if not inside.any():
+        return 0.0
+    return float(np.mean(data[iy[inside], ix[inside]] >= level))

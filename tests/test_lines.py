@@ -1,0 +1,103 @@
+"""The line search for faint trails (``loaders/lines.py``) through ``detect``: what it finds,
+where, and what it must not call a trail."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from caomai_loaders import lines
+from caomai_loaders.detect import FLAG_SEGMENT, DetectParams, detect
+from caomai_loaders.images import ImageHDU
+
+SIZE = 1024
+NOISE = 30.0
+
+
+def _image(seed: int, *, stars: int = 0) -> np.ndarray:
+    """Sky 1000 with Gaussian noise ``NOISE``; ``stars`` Gaussian stars of random brightness."""
+    rng = np.random.default_rng(seed)
+    data = rng.normal(1000.0, NOISE, (SIZE, SIZE))
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE]
+    for _ in range(stars):
+        x, y = rng.uniform(10, SIZE - 10, 2)
+        flux = 10 ** rng.uniform(3.5, 6.0)
+        r2 = (xx[int(y) - 12 : int(y) + 13, int(x) - 12 : int(x) + 13] - x) ** 2 + (
+            yy[int(y) - 12 : int(y) + 13, int(x) - 12 : int(x) + 13] - y
+        ) ** 2
+        data[int(y) - 12 : int(y) + 13, int(x) - 12 : int(x) + 13] += (
+            flux / (2 * math.pi * 2.0**2) * np.exp(-0.5 * r2 / 2.0**2)
+        )
+    return data
+
+
+def _add_line(
+    data: np.ndarray, angle_deg: float, per_length: float, *, x0=511.5, y0=511.5, half=None
+):
+    """A line through (x0, y0) of Gaussian profile (sigma 1.5 px) with ``per_length`` times the
+    noise per pixel of length (its integral across); ``half``: it ends that far from (x0, y0)."""
+    yy, xx = np.mgrid[0 : data.shape[0], 0 : data.shape[1]].astype(np.float64)
+    t = math.radians(angle_deg)
+    across = -(xx - x0) * math.sin(t) + (yy - y0) * math.cos(t)
+    along = (xx - x0) * math.cos(t) + (yy - y0) * math.sin(t)
+    profile = (
+        per_length * NOISE / (1.5 * math.sqrt(2 * math.pi)) * np.exp(-0.5 * (across / 1.5) ** 2)
+    )
+    if half is not None:
+        profile[np.abs(along) > half] = 0.0
+    return data + profile
+
+
+def _segments(data: np.ndarray, **params) -> dict[str, np.ndarray]:
+    hdu = ImageHDU(1, "ccd00", data.astype(np.float32), fits.Header(), None, None, None)
+    cat = detect(hdu, DetectParams(**params)).catalog
+    seg = (cat["flag"] & FLAG_SEGMENT) != 0
+    return {name: values[seg] for name, values in cat.items()}
+
+
+def _across(seg, i: int, angle_deg: float, x0=511.5, y0=511.5) -> float:
+    t = math.radians(angle_deg)
+    return abs(-(seg["x"][i] - x0) * math.sin(t) + (seg["y"][i] - y0) * math.cos(t))
+
+
+def test_a_faint_trail_is_found_whole_by_the_line_search() -> None:
+    # 4 sigma per pixel of length: about 1 sigma at the peak pixel
+    data = _add_line(_image(1), 30.0, 4.0)
+    seg = _segments(data, segments=False)
+    assert len(seg["x"]) == 1
+    assert _across(seg, 0, 30.0) < 4.0
+    assert abs(math.degrees(seg["theta"][0]) - 30.0) < 1.5
+    # a = length / sqrt(12); the line crosses 1024 / cos(30) = 1182 pixels of the image
+    assert seg["a"][0] * math.sqrt(12) == pytest.approx(1182, rel=0.1)
+    # found once with the binned pass on as well
+    assert len(_segments(data)["x"]) == 1
+
+
+def test_a_trail_that_ends_in_the_image_is_as_long_as_it_is() -> None:
+    data = _add_line(_image(2), 120.0, 8.0, half=470.0)
+    seg = _segments(data, segments=False)
+    assert len(seg["x"]) == 1
+    assert seg["a"][0] * math.sqrt(12) == pytest.approx(940, rel=0.1)
+    assert math.hypot(seg["x"][0] - 511.5, seg["y"][0] - 511.5) < 40
+
+
+@pytest.mark.parametrize("seed", [3, 4, 5])
+def test_noise_and_stars_make_no_line(seed: int) -> None:
+    assert len(_segments(_image(seed, stars=400))["x"]) == 0
+
+
+def test_column_aligned_lines_are_not_searched() -> None:
+    data = _add_line(_image(6), 90.0, 6.0)
+    assert len(_segments(data, segments=False)["x"]) == 0
+    # the same line 10 degrees off the columns is a trail
+    assert len(_segments(_add_line(_image(6), 80.0, 6.0), segments=False)["x"]) == 1
+
+
+def test_clipped_noise_has_the_spread_the_search_divides_by() -> None:
+    rng = np.random.default_rng(0)
+    noise = rng.normal(size=2_000_000)
+    for clip in (0.5, 1.0, 2.0):
+        assert lines.clipped_std(clip) == pytest.approx(np.clip(noise, -clip, clip).std(), rel=0.01)
