@@ -72,7 +72,7 @@ class DetectParams:
     segment_min_elongation: float = 8.0
     segment_max_column_deg: float = 5.0
     #: a line with more of its axis saturated is a bleed or a bright star's spike, not a trail
-    segment_max_saturated: float = 0.03
+    segment_max_saturated: float = 0.05
     #: the line search for trails too faint for any pass that thresholds pixels (see the
     #: module's docstring); False in model files from before it
     lines: bool = True
@@ -273,7 +273,9 @@ def _lines(data_sub, rms, mask, data, image, params: DetectParams, found):
             continue
         half = line.length / 2.0
         if level is not None and (
-            lines.saturated_share(data, line.x, line.y, line.theta, half, level)
+            lines.saturated_share(
+                data, line.x, line.y, line.theta, half, level, width=k / 2.0 + 1.0
+            )
             > params.segment_max_saturated
         ):
             continue
@@ -382,6 +384,7 @@ def _saturated_share(data: np.ndarray, row, k: int, level: float) -> float:
         float(row["theta"]),
         np.sqrt(3.0) * float(row["a"]) * k,
         level,
+        width=k / 2.0 + 1.0,
     )
 
 
