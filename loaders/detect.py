@@ -24,7 +24,11 @@ Why these choices:
   the trail counts once, as a trail. Two kinds of line are left to the first pass: saturated
   ones (a bleed trail, detected whole with its star) and lines within ``segment_max_column_deg``
   of the columns (bleeds, bad columns, amplifier boundaries: column-aligned by construction;
-  a satellite crossing exactly along the columns is lost, 1 in 18).
+  a satellite crossing exactly along the columns is lost, 1 in 18). A line is saturated when
+  more than ``segment_max_saturated`` of its axis is: a trail crossing a saturated star stays;
+- trails too faint for any threshold (about 1 sigma per binned pixel) are found by summing
+  the binned image along every line (``lines``, ``loaders/lines.py``); a line neither pass
+  found before becomes one more ``FLAG_SEGMENT`` detection, its fragments dropped the same way.
 
 The result keeps the background-subtracted pixels and the noise map, so cutouts can be
 normalised in units of the local noise (see ``cutouts.py``).
@@ -222,13 +226,13 @@ def _extract(data_sub: np.ndarray, rms: np.ndarray, mask: np.ndarray | None, par
 
 
 def _with_segments(objects, data_sub, rms, mask, data, image, params: DetectParams):
-    """``objects`` with the long straight features of the binned pass added (flagged
-    ``FLAG_SEGMENT``) and the full-resolution fragments lying on them removed."""
+    """``objects`` with the long straight features of the binned pass and the line search
+    added (flagged ``FLAG_SEGMENT``) and the full-resolution fragments lying on them removed."""
     found = []
     if params.segments:
         found.append(_segments(data_sub, rms, mask, data, image, params))
     if params.lines:
-        found.append(_lines(data_sub, rms, mask, data, image, params, found))
+        found.append(_lines(data_sub, rms, mask, data, image, params, found, objects.dtype))
     found = [f.astype(objects.dtype) for f in found if f is not None and len(f)]
     if not found:
         return objects
@@ -245,7 +249,7 @@ def _with_segments(objects, data_sub, rms, mask, data, image, params: DetectPara
     return np.concatenate([objects[~drop], segs])
 
 
-def _lines(data_sub, rms, mask, data, image, params: DetectParams, found):
+def _lines(data_sub, rms, mask, data, image, params: DetectParams, found, dtype: np.dtype):
     """The faint lines of ``lines.find`` as rows of sep's dtype (flag ``FLAG_SEGMENT``),
     less those the binned pass found already (``found``) and those saturated along their
     axis (a bright star's spike)."""
@@ -261,7 +265,7 @@ def _lines(data_sub, rms, mask, data, image, params: DetectParams, found):
     rows = []
     for line in lines.find(
         pixels / noise,
-        None if bmask is None else bmask,
+        bmask,
         k,
         thresh=params.line_thresh,
         clip=params.line_clip,
@@ -282,25 +286,12 @@ def _lines(data_sub, rms, mask, data, image, params: DetectParams, found):
         rows.append(line.row(pixels, k))
     if not rows:
         return None
-    out = np.zeros(len(rows), dtype=_sep_dtype())
+    out = np.zeros(len(rows), dtype=dtype)
     for i, values in enumerate(rows):
         for name, value in values.items():
             out[name][i] = value
     out["flag"] |= FLAG_SEGMENT
     return out
-
-
-def _sep_dtype() -> np.dtype:
-    """The dtype of sep.extract's rows (read once from a tiny extraction)."""
-    global _SEP_DTYPE
-    if _SEP_DTYPE is None:
-        probe = np.zeros((16, 16), np.float32)
-        probe[8, 8] = 1.0
-        _SEP_DTYPE = sep.extract(probe, 0.5, minarea=1).dtype
-    return _SEP_DTYPE
-
-
-_SEP_DTYPE: np.dtype | None = None
 
 
 def _segments(data_sub, rms, mask, data, image, params: DetectParams):
