@@ -24,7 +24,6 @@ detections of each exposure (the demo's exposures hold fewer than ``max_objects`
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import multiprocessing as mp
 import sys
@@ -43,14 +42,13 @@ from caomai_loaders import encoder as enc  # noqa: E402
 from caomai_loaders import fingerprint as fpm  # noqa: E402
 from caomai_loaders import object_search as osearch  # noqa: E402
 from caomai_loaders.detect import DetectParams, detect  # noqa: E402
-from caomai_loaders.evaluate import read_objects  # noqa: E402
+from caomai_loaders.evaluate import read_objects, read_truth  # noqa: E402
 from caomai_loaders.images import read_images  # noqa: E402
 from caomai_loaders.som import SOM  # noqa: E402
 
 
 def _exposures(archive: Path) -> dict[str, dict[str, str]]:
-    with open(archive / "truth" / "exposures.csv", newline="") as fh:
-        return {r["exposure_id"]: r for r in csv.DictReader(fh)}
+    return read_truth(archive / "truth" / "exposures.csv")
 
 
 def _one(job: tuple[str, str, dict]) -> tuple[str, dict | None]:

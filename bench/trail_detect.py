@@ -11,7 +11,6 @@ first M untrailed exposures of its manifest are used."""
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from caomai_loaders.detect import FLAG_SEGMENT, DetectParams, detect
+from caomai_loaders.evaluate import read_objects, read_truth
 from caomai_loaders.images import read_images
 
 VARIANTS = {
@@ -26,11 +26,6 @@ VARIANTS = {
     "no line search": {"lines": False},
     "no trail passes": {"lines": False, "segments": False},
 }
-
-
-def _rows(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def main() -> None:
@@ -43,20 +38,19 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    rows = _rows(args.archive / "truth" / "exposures.csv")
-    trailed_ccds = {
-        (r["exposure_id"], r["extname"])
-        for r in _rows(args.archive / "truth" / "objects.csv")
-        if r["kind"] == "trail"
-    }
+    rows = list(read_truth(args.archive / "truth" / "exposures.csv").values())
     trailed = [r for r in rows if int(r["n_trail"]) > 0][: args.trailed]
     untrailed = [r for r in rows if int(r["n_trail"]) == 0][: args.untrailed]
+    used = {r["exposure_id"] for r in trailed + untrailed}
+    truth = read_objects(args.archive / "truth" / "objects.csv", used, used)
+    # (exposure, HDU index) of the CCDs a trail crosses
+    trailed_ccds = {key for key, cols in truth.images.items() if "trail" in cols["kind"]}
     found = {name: [] for name in VARIANTS}
     seconds = {name: 0.0 for name in VARIANTS}
     ccds = []
     for r in trailed + untrailed:
         for image in read_images(args.archive / r["file"]):
-            ccds.append((r["exposure_id"], (r["exposure_id"], image.extname) in trailed_ccds))
+            ccds.append((r["exposure_id"], (r["exposure_id"], image.index) in trailed_ccds))
             for name, params in VARIANTS.items():
                 start = time.process_time()
                 det = detect(image, DetectParams(**params))

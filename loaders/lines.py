@@ -7,9 +7,9 @@ length it stands out: a trail at 0.8 sigma per binned pixel crossing 128 binned 
 to 9 sigma. That sum over all lines is the Radon transform, here of a binned significance
 map, with three guards measured on simulated archives (docs/experiments.md, "Faint trails"):
 
-- the map is high-passed by a 7-pixel median (rows, then columns) first: sep's 64-pixel background mesh leaves
-  blotches of a few tenths of the noise on shallow frames, which become many sigma summed
-  over a binned line;
+- the map is high-passed by a 7-pixel median (rows, then columns) first: sep's 64-pixel
+  background mesh leaves blotches of a few tenths of the noise on shallow frames, which become
+  many sigma summed over a binned line;
 - each binned pixel is clipped at ``clip`` sigma, so stars, galaxies and cosmic rays on a
   line weigh no more than noise does and only a long run of faint signal adds up;
 - the sums are high-passed along rho (a 9-bin median): broad residuals (gradients, scattered
@@ -212,7 +212,7 @@ def _line_pixels(h: int, w: int) -> np.ndarray:
     """Binned pixels on each (angle, rho bin and the next) line: the noise of its sum."""
     _, n_rho = _rho_offset(h, w)
     count = np.empty((N_ANGLES, n_rho))
-    for start, idx in _make_chunks(h, w):
+    for start, idx in _chunks(h, w):
         n = idx.size // (h * w)
         count[start : start + n] = np.bincount(idx, None, n * n_rho).reshape(n, n_rho)
     return count + np.roll(count, -1, axis=1)
