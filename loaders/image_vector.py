@@ -31,14 +31,21 @@ object figures over the plane's sampled objects, whose adaptive moments are meas
   signal-to-noise - how deep the brightest objects reach;
 - ``unmeasured``: share of sampled objects adaptive moments could not measure (noise peaks,
   cosmic rays, blends: high on shallow images);
-- ``log_psf``: log of the PSF size - the 25th percentile of the adaptive sigma (pixels) of
-  star-like objects (S/N >= 10, measured, not saturated, sigma >= 1 px: not cosmic rays);
-- ``psf_spread``: log of the 75th over the 25th percentile of the same (focus, blends);
-- ``psf_e``: median ellipticity |e| of the star-like objects (tracking, wind shake);
-- ``psf_e_coherent``: length of their mean (e1, e2): a common elongation (tracking), not
-  random shapes;
-- ``psf_e_spread``: spread (interquartile range) of their |e|;
-- ``psf_rho4``: median fourth radial moment (2 for a Gaussian, lower for a donut);
+- the PSF figures come from the plane's *stellar locus* (``star_locus``): every star of an
+  exposure has the same PSF, so its adaptive sigma, ellipticity (e1, e2) and fourth moment
+  agree within the measurement noise, while cosmic rays (sharper, elongated, flat-topped),
+  galaxies (larger, every shape) and noise peaks scatter. The locus is the largest group of
+  such mutually alike objects (S/N >= ``MIN_STAR_SNR``, measured, not saturated, sigma >=
+  ``MIN_STAR_SIGMA`` px). On the seed-11 simulated archive a 2-Mpix exposure holds a median
+  of ~7 stars above S/N 10 beside ~15 galaxies and ~9 cosmic rays; a percentile over every
+  compact object (the first version) followed the seeing with correlation 0.57, the locus
+  with 0.85, and tracking 0.75 -> 0.82 (docs/experiments.md);
+- ``log_psf``: log of the locus' median sigma (pixels);
+- ``psf_spread``: log of the 75th over the 25th percentile of the locus' sigma;
+- ``psf_e``: median ellipticity |e| of the locus (tracking, wind shake);
+- ``psf_e_coherent``: length of the locus' mean (e1, e2): a common elongation (tracking);
+- ``psf_e_spread``: spread (interquartile range) of the locus' |e|;
+- ``psf_rho4``: median fourth radial moment of the locus (2 for a Gaussian, lower for a donut);
 - ``log_saturated``: log10(1 + saturated sampled objects per Mpix) - bright stars, bleeds;
 - ``saturated_pixels``: log10 of the share of pixels at saturation (bleed trails);
 - ``background_structure``: log10(1 + the 5-95% range of the background mesh over the sky
@@ -80,8 +87,9 @@ DIM = N_NODES + len(NAMES)
 assert DIM == IMAGE_VEC_DIM, "caomai_db.config.IMAGE_VEC_DIM is the column's dimension"
 #: the fixed centre and spread of each statistic's transform: the median and the robust spread
 #: (interquartile range / 1.349) over the 300 training exposures of a MegaCam-like simulated
-#: archive (``caomai simulate --exposures 600 --seed 5``; docs/experiments.md, 2026-11-30),
-#: measured once and written here, so that no plane's vector depends on another's
+#: archive (``caomai simulate --exposures 600 --seed 5``; docs/experiments.md, 2026-11-30) -
+#: for the PSF figures of the stellar locus, over the 1000 training exposures of the seed-11
+#: archive - measured once and written here, so that no plane's vector depends on another's
 CENTER = {
     "log_sky_e": 3.0,
     "log_sky_rate": 0.6,
@@ -90,11 +98,11 @@ CENTER = {
     "log_snr_p90": 1.6,
     "log_snr_p99": 2.4,
     "unmeasured": 0.27,
-    "log_psf": 0.77,
-    "psf_spread": 0.54,
-    "psf_e": 0.16,
-    "psf_e_coherent": 0.07,
-    "psf_e_spread": 0.28,
+    "log_psf": 0.83,
+    "psf_spread": 0.01,
+    "psf_e": 0.036,
+    "psf_e_coherent": 0.03,
+    "psf_e_spread": 0.014,
     "psf_rho4": 2.12,
     "log_saturated": 0.0,
     "saturated_pixels": -6.0,
@@ -108,12 +116,12 @@ SCALE = {
     "log_snr_p90": 0.25,
     "log_snr_p99": 0.6,
     "unmeasured": 0.13,
-    "log_psf": 0.4,
-    "psf_spread": 0.34,
-    "psf_e": 0.15,
-    "psf_e_coherent": 0.08,
-    "psf_e_spread": 0.11,
-    "psf_rho4": 0.14,
+    "log_psf": 0.65,
+    "psf_spread": 0.01,
+    "psf_e": 0.04,
+    "psf_e_coherent": 0.04,
+    "psf_e_spread": 0.011,
+    "psf_rho4": 0.13,
     "log_saturated": 0.13,
     "saturated_pixels": 1.7,
     "background_structure": 0.05,
@@ -123,19 +131,26 @@ SCALE = {
 CLIP = 4.0
 #: weight of the fingerprint block (unit length) and of a statistic (unit spread)
 FP_WEIGHT = 1.0
-STAT_WEIGHT = 0.1
-#: per-statistic factor on STAT_WEIGHT. Measured on the seed-5 archive (docs/experiments.md):
-#: only the background structure and the PSF's fourth moment raised fp_similar precision@10
-#: when added one at a time (chosen on the training exposures' queries); every other
-#: statistic, alone or together, lowered it on these 2-Mpix exposures. They stay in the layout
-#: with weight 0 (measured, not used) so that a later weighting keeps the column's shape.
-EMPHASIS: dict[str, float] = {
-    name: 1.0 if name in ("background_structure", "psf_rho4") else 0.0 for name in NAMES
-}
-#: the smallest PSF sigma (pixels) of a star-like object: cosmic rays are sharper
-MIN_STAR_SIGMA = 1.0
-#: the smallest peak signal-to-noise of a star-like object
-MIN_STAR_SNR = 10.0
+STAT_WEIGHT = 0.15
+#: per-statistic factor on STAT_WEIGHT: 1 for the statistics a greedy forward selection kept
+#: (chosen on the training half's queries of the seed-11 archive, docs/experiments.md, "The
+#: stellar locus"): the PSF size, its coherent elongation and fourth moment (from the locus),
+#: the background structure and the detection density. The others lowered fp_similar
+#: precision@10 on these 2-Mpix exposures; they stay in the layout with weight 0 (measured,
+#: not used) so that a later weighting keeps the column's shape.
+USED = ("log_psf", "psf_e_coherent", "psf_rho4", "background_structure", "log_density")
+EMPHASIS: dict[str, float] = {name: 1.0 if name in USED else 0.0 for name in NAMES}
+#: candidates for the stellar locus (``star_locus``): measured, not saturated, at least this
+#: peak signal-to-noise and this adaptive sigma (pixels; cosmic rays are mostly sharper)
+MIN_STAR_SNR = 8.0
+MIN_STAR_SIGMA = 0.9
+#: the fewest candidates a locus is looked for among (fewer: the PSF figures are unknown)
+MIN_STAR_CANDIDATES = 3
+#: two candidates are alike when their log sigma, (e1, e2) and fourth moment differ by less
+#: than these: about three times the scatter of the stars of one exposure at S/N ~ 10
+LOCUS_LOG_SIGMA = 0.06
+LOCUS_E = 0.08
+LOCUS_RHO4 = 0.1
 
 
 @dataclass
@@ -186,6 +201,33 @@ def _q(values: np.ndarray, q: float) -> float:
     return float(np.percentile(values, q)) if len(values) else float("nan")
 
 
+def star_locus(
+    snr: np.ndarray,
+    sigma: np.ndarray,
+    e1: np.ndarray,
+    e2: np.ndarray,
+    rho4: np.ndarray,
+    saturated: np.ndarray,
+) -> np.ndarray | None:
+    """Indices of the plane's stars: the candidate with the most alike candidates (see the
+    module's docstring) and those alike to it; None with too few candidates to tell.
+
+    Pairwise over the candidates (at most the sample's 1000 objects: a few milliseconds).
+    """
+    candidate = np.isfinite(sigma) & ~saturated & (snr >= MIN_STAR_SNR) & (sigma >= MIN_STAR_SIGMA)
+    idx = np.flatnonzero(candidate)
+    if len(idx) < MIN_STAR_CANDIDATES:
+        return None
+    log_sigma, a1, a2, r4 = np.log(sigma[idx]), e1[idx], e2[idx], rho4[idx]
+    alike = (
+        (np.abs(log_sigma[:, None] - log_sigma[None, :]) < LOCUS_LOG_SIGMA)
+        & (np.hypot(a1[:, None] - a1[None, :], a2[:, None] - a2[None, :]) < LOCUS_E)
+        & (np.abs(r4[:, None] - r4[None, :]) < LOCUS_RHO4)
+    )
+    # the first of the most connected candidates: the same stars on every run
+    return idx[alike[int(np.argmax(alike.sum(axis=1)))]]
+
+
 def statistics(
     sky: dict[str, float | None], columns: dict[str, np.ndarray], n_detected: int, pixels: int
 ) -> dict[str, float]:
@@ -202,28 +244,28 @@ def statistics(
     all_snr = np.nan_to_num(np.asarray(columns["snr"], np.float64), nan=0.0)
     saturated = (flag & FLAG_SATURATED) != 0
     measured = np.isfinite(sigma)
-    star = measured & ~saturated & (all_snr >= MIN_STAR_SNR) & (sigma >= MIN_STAR_SIGMA)
+    star = star_locus(all_snr, sigma, e1, e2, rho4, saturated)
+    known = star is not None
+    if star is None:
+        star = np.zeros(0, np.int64)
     e = np.hypot(e1[star], e2[star])
     mpix = max(pixels, 1) / 1e6
     s25, s75 = _q(sigma[star], 25), _q(sigma[star], 75)
+    nan = float("nan")
     return {
-        "log_sky_e": math.log10(sky_e) if sky_e > 0 else float("nan"),
-        "log_sky_rate": math.log10(sky_e / exptime) if sky_e > 0 and exptime else float("nan"),
+        "log_sky_e": math.log10(sky_e) if sky_e > 0 else nan,
+        "log_sky_rate": math.log10(sky_e / exptime) if sky_e > 0 and exptime else nan,
         "log_density": math.log10(max(n_detected, 1) / mpix),
-        "log_snr_p50": math.log10(max(_q(snr, 50), 1e-3)) if len(snr) else float("nan"),
-        "log_snr_p90": math.log10(max(_q(snr, 90), 1e-3)) if len(snr) else float("nan"),
-        "log_snr_p99": math.log10(max(_q(snr, 99), 1e-3)) if len(snr) else float("nan"),
-        "unmeasured": float(1.0 - measured.mean()) if len(sigma) else float("nan"),
-        "log_psf": math.log(s25) if star.sum() >= 3 else float("nan"),
-        "psf_spread": math.log(s75 / s25) if star.sum() >= 3 else float("nan"),
-        "psf_e": float(np.median(e)) if star.sum() >= 3 else float("nan"),
-        "psf_e_coherent": (
-            float(np.hypot(np.mean(e1[star]), np.mean(e2[star])))
-            if star.sum() >= 3
-            else float("nan")
-        ),
-        "psf_e_spread": _q(e, 75) - _q(e, 25) if star.sum() >= 3 else float("nan"),
-        "psf_rho4": float(np.median(rho4[star])) if star.sum() >= 3 else float("nan"),
+        "log_snr_p50": math.log10(max(_q(snr, 50), 1e-3)) if len(snr) else nan,
+        "log_snr_p90": math.log10(max(_q(snr, 90), 1e-3)) if len(snr) else nan,
+        "log_snr_p99": math.log10(max(_q(snr, 99), 1e-3)) if len(snr) else nan,
+        "unmeasured": float(1.0 - measured.mean()) if len(sigma) else nan,
+        "log_psf": float(np.median(np.log(sigma[star]))) if known else nan,
+        "psf_spread": math.log(s75 / s25) if known else nan,
+        "psf_e": float(np.median(e)) if known else nan,
+        "psf_e_coherent": (float(np.hypot(np.mean(e1[star]), np.mean(e2[star]))) if known else nan),
+        "psf_e_spread": _q(e, 75) - _q(e, 25) if known else nan,
+        "psf_rho4": float(np.median(rho4[star])) if known else nan,
         "log_saturated": math.log10(1.0 + saturated.sum() * n_detected / max(len(flag), 1) / mpix),
         "saturated_pixels": math.log10(float(sky.get("saturated_share") or 0.0) + 1e-6),
         "background_structure": math.log10(1.0 + float(sky.get("structure") or 0.0)),

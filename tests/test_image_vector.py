@@ -67,6 +67,65 @@ def test_statistics_read_sky_depth_and_psf() -> None:
     assert np.isnan(s["log_psf"]) and np.isnan(s["psf_e"])
 
 
+def _locus_columns(rng: np.random.Generator, star_e1: float) -> dict[str, np.ndarray]:
+    """A 2-Mpix exposure's bright objects as the loader measures them: 6 stars (sigma 1.8 px,
+    ellipticity ``star_e1``) among more cosmic rays (sharp, elongated, flat-topped) and
+    galaxies (larger, every shape), all above the candidates' S/N."""
+    stars = dict(
+        m_sigma=1.8 * np.exp(rng.normal(0, 0.01, 6)),
+        m_e1=star_e1 + rng.normal(0, 0.01, 6),
+        m_e2=rng.normal(0, 0.01, 6),
+        m_rho4=2.15 + rng.normal(0, 0.02, 6),
+    )
+    rays = dict(
+        m_sigma=rng.uniform(0.95, 1.4, 10),
+        m_e1=rng.uniform(-0.95, 0.95, 10),
+        m_e2=rng.uniform(-0.3, 0.3, 10),
+        m_rho4=rng.uniform(1.45, 1.9, 10),
+    )
+    galaxies = dict(
+        m_sigma=rng.uniform(2.1, 5.0, 15),
+        m_e1=rng.uniform(-0.5, 0.5, 15),
+        m_e2=rng.uniform(-0.5, 0.5, 15),
+        m_rho4=rng.uniform(2.0, 2.4, 15),
+    )
+    columns = {k: np.concatenate([stars[k], rays[k], galaxies[k]]) for k in stars}
+    columns["snr"] = rng.uniform(10, 200, 31)
+    columns["flag"] = np.zeros(31, np.int64)
+    return columns
+
+
+def test_psf_figures_come_from_the_stellar_locus_not_the_cosmic_rays() -> None:
+    """Cosmic rays outnumber the stars and sit below them in size; galaxies above. The PSF
+    size and elongation are the stars' (a percentile over every compact object, the first
+    version, read the cosmic rays' size here)."""
+    rng = np.random.default_rng(7)
+    sky = {"sky_e": 2000.0, "exptime": 200.0, "structure": 0.5, "saturated_share": 0.0}
+    for star_e1 in (0.0, 0.4):
+        columns = _locus_columns(rng, star_e1)
+        locus = image_vector.star_locus(
+            columns["snr"],
+            columns["m_sigma"],
+            columns["m_e1"],
+            columns["m_e2"],
+            columns["m_rho4"],
+            np.zeros(31, bool),
+        )
+        assert locus is not None and set(locus.tolist()) == set(range(6))
+        s = image_vector.statistics(sky, columns, n_detected=31, pixels=2_000_000)
+        assert s["log_psf"] == pytest.approx(np.log(1.8), abs=0.02)
+        assert s["psf_e_coherent"] == pytest.approx(star_e1, abs=0.02)
+        assert s["psf_rho4"] == pytest.approx(2.15, abs=0.03)
+    # saturated stars are no candidates; two candidates are too few to tell a locus
+    assert (
+        image_vector.star_locus(
+            *(columns[k][:2] for k in ("snr", "m_sigma", "m_e1", "m_e2", "m_rho4")),
+            np.zeros(2, bool),
+        )
+        is None
+    )
+
+
 def _vec(seed: int) -> np.ndarray:
     """A unit image vector with a signed statistics block, as the loader writes them."""
     rng = np.random.default_rng(seed)
