@@ -23,9 +23,11 @@ Why these choices:
   ``FLAG_SEGMENT`` at its centroid, and the full-resolution fragments lying on it are dropped:
   the trail counts once, as a trail. Two kinds of line are left to the first pass: saturated
   ones (a bleed trail, detected whole with its star) and lines within ``segment_max_column_deg``
-  of the columns (bleeds, bad columns, amplifier boundaries: column-aligned by construction;
-  a satellite crossing exactly along the columns is lost, 1 in 18). A line is saturated when
-  more than ``segment_max_saturated`` of its axis is: a trail crossing a saturated star stays;
+  of the columns near an amplifier boundary (``amp_margin``: the step between two amplifiers'
+  levels is column-aligned by construction); when the header does not say where the
+  amplifiers meet (``amplifier_boundaries``), every column-aligned line (a satellite crossing
+  along the columns is then lost, 1 in 18). A line is saturated when more than
+  ``segment_max_saturated`` of its axis is: a trail crossing a saturated star stays;
 - trails too faint for any threshold (about 1 sigma per binned pixel) are found by summing
   the binned image along every line (``lines``, ``loaders/lines.py``); a line neither pass
   found before becomes one more ``FLAG_SEGMENT`` detection, its fragments dropped the same way.
@@ -36,6 +38,7 @@ normalised in units of the local noise (see ``cutouts.py``).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -89,6 +92,14 @@ class DetectParams:
     line_min_length: float = 128.0
     line_max_column_deg: float = 3.0
     line_max: int = 3
+    #: where the header says where the amplifiers meet (``amplifier_boundaries``), a line
+    #: along the columns is left out only within this many pixels of a boundary (an
+    #: amplifier step, smeared by the 64-pixel background mesh over three mesh cells a side)
+    #: or ``edge_margin`` of the CCD's sides (where the mesh extrapolates); elsewhere it is a
+    #: trail (bleeds are told by saturation). Without such a header every column-aligned line
+    #: is left out, as before
+    amp_margin: float = 192.0
+    edge_margin: float = 32.0
 
 
 @dataclass
@@ -272,6 +283,7 @@ def _lines(data_sub, rms, mask, data, image, params: DetectParams, found, dtype:
         min_length=params.line_min_length,
         max_column_deg=params.line_max_column_deg,
         max_lines=params.line_max,
+        column_zones=column_zones(image, params),
     ):
         if any(line.covers(x, y, t, k) for x, y, t in known):
             continue
@@ -319,6 +331,10 @@ def _segments(data_sub, rms, mask, data, image, params: DetectParams):
         return None
     a, b = found["a"] * k, found["b"] * k
     column = np.abs(np.abs(np.degrees(found["theta"])) - 90.0) < params.segment_max_column_deg
+    zones = column_zones(image, params)
+    if zones is not None:
+        x = found["x"] * k + (k - 1) / 2.0
+        column &= np.array([any(abs(xi - z) < m for z, m in zones) for xi in x], bool)
     keep = (
         (a >= params.segment_min_length)
         & (a >= params.segment_min_elongation * np.maximum(b, 1e-3))
@@ -377,6 +393,45 @@ def _saturated_share(data: np.ndarray, row, k: int, level: float) -> float:
         level,
         width=k / 2.0 + 1.0,
     )
+
+
+#: header keywords of an amplifier's section of the CCD (CFHT: ASECA, ASECB; others: AMPSEC)
+_AMP_KEY = re.compile(r"^(ASEC|AMPSEC)[A-Z0-9]*$")
+_SECTION = re.compile(r"^\[\s*(\d+)\s*:\s*(\d+)\s*,\s*(\d+)\s*:\s*(\d+)\s*\]$")
+
+
+def amplifier_boundaries(image: ImageHDU) -> list[float] | None:
+    """x (0-based pixel coordinates) of the column edges where two amplifiers of the CCD meet,
+    from the header's amplifier sections; None when the header has none (nothing says where
+    an amplifier step could be), [] for a CCD read by one amplifier."""
+    nx = image.shape[1]
+    edges: list[float] = []
+    found = False
+    for key in image.header:
+        if not _AMP_KEY.match(str(key)):
+            continue
+        m = _SECTION.match(str(image.header[key]).strip())
+        if not m:
+            continue
+        found = True
+        x1, x2 = sorted((int(m.group(1)), int(m.group(2))))
+        # FITS sections are 1-based and inclusive: pixel i (1-based) is x = i - 1
+        edges += [x1 - 1.5, x2 - 0.5]
+    if not found:
+        return None
+    inside = sorted(e for e in edges if 0.0 < e < nx - 1.0)
+    return [e for i, e in enumerate(inside) if i == 0 or e - inside[i - 1] > 2.0]
+
+
+def column_zones(image: ImageHDU, params: DetectParams) -> list[tuple[float, float]] | None:
+    """(x, margin) of the places where a column-aligned line is not a trail: around the
+    amplifier boundaries and along the CCD's sides; None when the header does not say where
+    the amplifiers meet (then no column-aligned line is)."""
+    boundaries = amplifier_boundaries(image)
+    if boundaries is None:
+        return None
+    sides = [(0.0, params.edge_margin), (image.shape[1] - 1.0, params.edge_margin)]
+    return [(b, params.amp_margin) for b in boundaries] + sides
 
 
 def _saturation_level(image: ImageHDU, finite_values: np.ndarray) -> float | None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -117,9 +118,14 @@ def find(
     min_length: float,
     max_column_deg: float,
     max_lines: int,
+    column_zones: Sequence[tuple[float, float]] | None = None,
 ) -> list[Line]:
     """Lines of a binned significance map (pixel over its noise) summing to ``thresh`` sigma
-    or more over at least ``min_length`` full-resolution pixels, strongest first."""
+    or more over at least ``min_length`` full-resolution pixels, strongest first.
+
+    Lines within ``max_column_deg`` of the columns are not searched when ``column_zones`` is
+    None (nothing says where an amplifier step could be); with zones (full-resolution x and a
+    margin in pixels: ``detect.column_zones``), only those within a zone are not."""
     h, w = significance.shape
     sig = np.nan_to_num(significance.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
     if mask is not None:
@@ -144,7 +150,16 @@ def find(
     z -= ndimage.median_filter(z, size=(1, 9), mode="nearest")
     degrees = np.degrees(theta)
     # theta is the normal: 0 and 180 degrees are lines along the columns
-    z[(degrees < max_column_deg) | (degrees > 180.0 - max_column_deg)] = 0.0
+    column = (degrees < max_column_deg) | (degrees > 180.0 - max_column_deg)
+    if column_zones is None:
+        z[column] = 0.0
+    else:
+        # a line along the columns lies at rho = x cos(theta), x from the image centre
+        rho = np.arange(n_rho) - offset
+        for i in np.flatnonzero(column):
+            for x_full, margin in column_zones:
+                x = ((x_full - (k - 1) / 2.0) / k - (w - 1) / 2.0) * np.cos(theta[i])
+                z[i, np.abs(rho - x) < margin / k + 1] = 0.0
     found: list[Line] = []
     for _ in range(max_lines * 3):
         if len(found) >= max_lines:
@@ -152,14 +167,24 @@ def find(
         i, j = np.unravel_index(int(np.argmax(z)), z.shape)
         if z[i, j] < thresh:
             break
-        z[
-            max(0, i - SUPPRESS_ANGLES) : i + SUPPRESS_ANGLES + 1,
-            max(0, j - SUPPRESS_RHO) : j + SUPPRESS_RHO + 1,
-        ] = 0.0
+        _suppress(z, i, j, offset)
         line = _stretch(v, xs, ys, float(theta[i]), j - offset, k, h, w)
         if line is not None and line.length >= min_length and line.snr >= thresh:
             found.append(line)
     return found
+
+
+def _suppress(z: np.ndarray, i: int, j: int, offset: int) -> None:
+    """Zero the neighbourhood of a found line (angle ``i``, rho bin ``j``) in ``z``, across
+    the 0/180-degree seam too: the line at theta + 180 degrees is the same at -rho (a line
+    along the columns sits on both sides of the seam)."""
+    n_angles, n_rho = z.shape
+    for a in range(i - SUPPRESS_ANGLES, i + SUPPRESS_ANGLES + 1):
+        # past the seam: bin j holds rho j - offset and the next, so -rho and the one before
+        # are bin 2 offset - j - 1
+        centre = j if 0 <= a < n_angles else 2 * offset - j - 1
+        lo, hi = max(0, centre - SUPPRESS_RHO), min(n_rho, centre + SUPPRESS_RHO + 1)
+        z[a % n_angles, lo:hi] = 0.0
 
 
 def _local_median(sig: np.ndarray) -> np.ndarray:

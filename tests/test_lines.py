@@ -10,7 +10,7 @@ import pytest
 from astropy.io import fits
 
 from caomai_loaders import lines
-from caomai_loaders.detect import FLAG_SEGMENT, DetectParams, detect
+from caomai_loaders.detect import FLAG_SEGMENT, DetectParams, amplifier_boundaries, detect
 from caomai_loaders.images import ImageHDU
 
 SIZE = 1024
@@ -51,8 +51,18 @@ def _add_line(
     return data + profile
 
 
-def _segments(data: np.ndarray, **params) -> dict[str, np.ndarray]:
-    hdu = ImageHDU(1, "ccd00", data.astype(np.float32), fits.Header(), None, None, None)
+def _two_amplifiers() -> fits.Header:
+    """A CFHT-like header: amplifier A reads columns 1-512, B 513-1024."""
+    header = fits.Header()
+    header["ASECA"] = f"[1:{SIZE // 2},1:{SIZE}]"
+    header["ASECB"] = f"[{SIZE // 2 + 1}:{SIZE},1:{SIZE}]"
+    return header
+
+
+def _segments(data: np.ndarray, header: fits.Header | None = None, **params):
+    """The ``FLAG_SEGMENT`` detections of ``detect`` on ``data`` (catalogue columns)."""
+    header = header if header is not None else fits.Header()
+    hdu = ImageHDU(1, "ccd00", data.astype(np.float32), header, None, None, None)
     cat = detect(hdu, DetectParams(**params)).catalog
     seg = (cat["flag"] & FLAG_SEGMENT) != 0
     return {name: values[seg] for name, values in cat.items()}
@@ -94,6 +104,30 @@ def test_column_aligned_lines_are_not_searched() -> None:
     assert len(_segments(data, segments=False)["x"]) == 0
     # the same line 10 degrees off the columns is a trail
     assert len(_segments(_add_line(_image(6), 80.0, 6.0), segments=False)["x"]) == 1
+
+
+def test_where_the_header_says_where_amplifiers_meet_only_their_steps_are_left_out() -> None:
+    def boundaries(header: fits.Header) -> list[float] | None:
+        hdu = ImageHDU(1, "ccd00", np.zeros((SIZE, SIZE), np.float32), header, None, None, None)
+        return amplifier_boundaries(hdu)
+
+    assert boundaries(_two_amplifiers()) == [511.5]
+    assert boundaries(fits.Header()) is None
+    assert boundaries(fits.Header({"ASECA": f"[1:{SIZE},1:{SIZE}]"})) == []
+    # a trail along the columns, far from the boundary: found by either pass
+    trail = _add_line(_image(6), 90.0, 6.0, x0=200.0)
+    seg = _segments(trail, _two_amplifiers(), segments=False)
+    assert len(seg["x"]) == 1 and abs(seg["x"][0] - 200.0) < 4.0
+    seg = _segments(trail, _two_amplifiers())
+    assert len(seg["x"]) == 1 and abs(seg["x"][0] - 200.0) < 4.0
+    # the same image without the amplifiers' sections: column-aligned lines are not searched
+    assert len(_segments(trail)["x"]) == 0
+    # amplifier B's level 100 counts (3 sigma) above A's: a column-aligned step, no trail
+    step = _image(7)
+    step[:, SIZE // 2 :] += 100.0
+    assert len(_segments(step, _two_amplifiers())["x"]) == 0
+    # ... though the same step where the header puts no boundary is taken for a line
+    assert len(_segments(step, fits.Header({"ASECA": f"[1:{SIZE},1:{SIZE}]"}))["x"]) > 0
 
 
 def test_clipped_noise_has_the_spread_the_search_divides_by() -> None:
