@@ -23,11 +23,12 @@ Why these choices:
   ``FLAG_SEGMENT`` at its centroid, and the full-resolution fragments lying on it are dropped:
   the trail counts once, as a trail. Two kinds of line are left to the first pass: saturated
   ones (a bleed trail, detected whole with its star) and lines within ``segment_max_column_deg``
-  of the columns near an amplifier boundary (``amp_margin``: the step between two amplifiers'
-  levels is column-aligned by construction); when the header does not say where the
-  amplifiers meet (``amplifier_boundaries``), every column-aligned line (a satellite crossing
-  along the columns is then lost, 1 in 18). A line is saturated when more than
-  ``segment_max_saturated`` of its axis is: a trail crossing a saturated star stays;
+  of the columns near an amplifier boundary or the CCD's sides (``column_zones``: the step
+  between two amplifiers' levels is column-aligned by construction, and the background mesh
+  extrapolates at the sides), or every column-aligned line when the header does not say where
+  the amplifiers meet (a satellite crossing along the columns is then lost, 1 in 18). A line
+  is saturated when more than ``segment_max_saturated`` of its axis is: a trail crossing a
+  saturated star stays;
 - trails too faint for any threshold (about 1 sigma per binned pixel) are found by summing
   the binned image along every line (``lines``, ``loaders/lines.py``); a line neither pass
   found before becomes one more ``FLAG_SEGMENT`` detection, its fragments dropped the same way.
