@@ -15,6 +15,9 @@ from .tapserver import running_service, synthetic_database
 VOT = "{http://www.ivoa.net/xml/VOTable/v1.3}"
 #: legal and slow: 400^3 rows to count
 SLOW = "SELECT COUNT(*) AS n FROM caom2.Plane AS a, caom2.Plane AS b, caom2.Plane AS c"
+#: one more join: 400^4 rows, always past a 5 s query limit (on an idle machine SLOW's 400^3
+#: can finish in under a second, before the query meant to find the line full arrives)
+SLOWER = SLOW + ", caom2.Plane AS d"
 
 
 @pytest.fixture(scope="module")
@@ -65,10 +68,11 @@ def test_cheap_requests_answer_while_slow_queries_fill_every_slot(archive: str) 
 
 def test_a_full_line_is_a_503_with_retry_after(archive: str) -> None:
     with running_service(archive, query_slots=1, query_timeout_s=5, queue_wait_s=1) as base:
-        first = threading.Thread(target=_sync, args=(base, SLOW))
+        first = threading.Thread(target=_sync, args=(base, SLOWER))
         first.start()
         time.sleep(1.0)
-        took, r = _timed(_sync, base, SLOW.replace("COUNT(*)", "MAX(a.planeID)"))
+        # a query that would run (and answer 200) if it got the slot
+        took, r = _timed(_sync, base, SLOW.replace("COUNT(*) AS n", "COUNT(*) AS m"))
         first.join(60)
         assert r.status_code == 503 and took < 4, (took, r.status_code, r.text[:300])
         assert "busy" in r.text and int(r.headers["Retry-After"]) >= 1
