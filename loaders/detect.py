@@ -241,10 +241,12 @@ def _with_segments(objects, data_sub, rms, mask, data, image, params: DetectPara
     """``objects`` with the long straight features of the binned pass and the line search
     added (flagged ``FLAG_SEGMENT``) and the full-resolution fragments lying on them removed."""
     found = []
+    # where a column-aligned line is an amplifier step (read from the header once per image)
+    zones = column_zones(image, params)
     if params.segments:
-        found.append(_segments(data_sub, rms, mask, data, image, params))
+        found.append(_segments(data_sub, rms, mask, data, image, params, zones))
     if params.lines:
-        found.append(_lines(data_sub, rms, mask, data, image, params, found, objects.dtype))
+        found.append(_lines(data_sub, rms, mask, data, image, params, found, objects.dtype, zones))
     found = [f.astype(objects.dtype) for f in found if f is not None and len(f)]
     if not found:
         return objects
@@ -261,10 +263,10 @@ def _with_segments(objects, data_sub, rms, mask, data, image, params: DetectPara
     return np.concatenate([objects[~drop], segs])
 
 
-def _lines(data_sub, rms, mask, data, image, params: DetectParams, found, dtype: np.dtype):
+def _lines(data_sub, rms, mask, data, image, params: DetectParams, found, dtype: np.dtype, zones):
     """The faint lines of ``lines.find`` as rows of sep's dtype (flag ``FLAG_SEGMENT``),
     less those the binned pass found already (``found``) and those saturated along their
-    axis (a bright star's spike)."""
+    axis (a bright star's spike); ``zones``: ``column_zones`` of the image."""
     k = int(params.line_bin)
     binned_image = binned(data_sub, rms, mask, k)
     if binned_image is None:
@@ -284,7 +286,7 @@ def _lines(data_sub, rms, mask, data, image, params: DetectParams, found, dtype:
         min_length=params.line_min_length,
         max_column_deg=params.line_max_column_deg,
         max_lines=params.line_max,
-        column_zones=column_zones(image, params),
+        column_zones=zones,
     ):
         if any(line.covers(x, y, t, k) for x, y, t in known):
             continue
@@ -307,9 +309,10 @@ def _lines(data_sub, rms, mask, data, image, params: DetectParams, found, dtype:
     return out
 
 
-def _segments(data_sub, rms, mask, data, image, params: DetectParams):
+def _segments(data_sub, rms, mask, data, image, params: DetectParams, zones):
     """Long thin objects of the ``segment_bin``-binned image, in full-resolution units, as
-    rows of sep's dtype (flag ``FLAG_SEGMENT``); saturated and column-aligned ones left out.
+    rows of sep's dtype (flag ``FLAG_SEGMENT``); saturated ones left out, and column-aligned
+    ones within ``zones`` (``column_zones``; all of them when None).
 
     ``data_sub`` is 0 where ``mask`` (None: nothing masked) marks invalid pixels; a binned
     pixel is the mean of its valid pixels, masked when fewer than half are. The noise map is
@@ -332,7 +335,6 @@ def _segments(data_sub, rms, mask, data, image, params: DetectParams):
         return None
     a, b = found["a"] * k, found["b"] * k
     column = np.abs(np.abs(np.degrees(found["theta"])) - 90.0) < params.segment_max_column_deg
-    zones = column_zones(image, params)
     if zones is not None:
         x = found["x"] * k + (k - 1) / 2.0
         column &= np.array([any(abs(xi - z) < m for z, m in zones) for xi in x], bool)

@@ -116,7 +116,14 @@ def test_psf_figures_come_from_the_stellar_locus_not_the_cosmic_rays() -> None:
         assert s["log_psf"] == pytest.approx(np.log(1.8), abs=0.02)
         assert s["psf_e_coherent"] == pytest.approx(star_e1, abs=0.02)
         assert s["psf_rho4"] == pytest.approx(2.15, abs=0.03)
-    # saturated stars are no candidates; two candidates are too few to tell a locus
+    # saturated stars are no candidates
+    saturated = np.zeros(31, bool)
+    saturated[:6] = True
+    locus = image_vector.star_locus(
+        *(columns[k] for k in ("snr", "m_sigma", "m_e1", "m_e2", "m_rho4")), saturated
+    )
+    assert locus is not None and not set(locus.tolist()) & set(range(6))
+    # two candidates are too few to tell a locus
     assert (
         image_vector.star_locus(
             *(columns[k][:2] for k in ("snr", "m_sigma", "m_e1", "m_e2", "m_rho4")),

@@ -59,11 +59,14 @@ def _two_amplifiers() -> fits.Header:
     return header
 
 
+def _hdu(data: np.ndarray, header: fits.Header | None = None) -> ImageHDU:
+    header = header if header is not None else fits.Header()
+    return ImageHDU(1, "ccd00", data.astype(np.float32), header, None, None, None)
+
+
 def _segments(data: np.ndarray, header: fits.Header | None = None, **params):
     """The ``FLAG_SEGMENT`` detections of ``detect`` on ``data`` (catalogue columns)."""
-    header = header if header is not None else fits.Header()
-    hdu = ImageHDU(1, "ccd00", data.astype(np.float32), header, None, None, None)
-    cat = detect(hdu, DetectParams(**params)).catalog
+    cat = detect(_hdu(data, header), DetectParams(**params)).catalog
     seg = (cat["flag"] & FLAG_SEGMENT) != 0
     return {name: values[seg] for name, values in cat.items()}
 
@@ -108,8 +111,7 @@ def test_column_aligned_lines_are_not_searched() -> None:
 
 def test_where_the_header_says_where_amplifiers_meet_only_their_steps_are_left_out() -> None:
     def boundaries(header: fits.Header) -> list[float] | None:
-        hdu = ImageHDU(1, "ccd00", np.zeros((SIZE, SIZE), np.float32), header, None, None, None)
-        return amplifier_boundaries(hdu)
+        return amplifier_boundaries(_hdu(np.zeros((SIZE, SIZE)), header))
 
     assert boundaries(_two_amplifiers()) == [511.5]
     assert boundaries(fits.Header()) is None
