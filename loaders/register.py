@@ -147,8 +147,12 @@ def register_paths(
     release_after_days: int = DEFAULT_RELEASE_AFTER_DAYS,
     calibration_level: int | None = None,
     progress: bool = False,
+    today: datetime | None = None,
 ) -> RegisterReport:
-    """Register every file (directories are searched) as CAOM2 rows; never stops on a bad file."""
+    """Register every file (directories are searched) as CAOM2 rows; never stops on a bad file.
+
+    ``today`` (default: now) is the day proprietary releases count from: a caller that
+    registers the same files twice and wants the same rows passes the same day."""
     import psycopg
     from tqdm import tqdm
 
@@ -156,7 +160,7 @@ def register_paths(
 
     files = find_files([Path(p) for p in paths])
     report = RegisterReport()
-    today = datetime.now(UTC)
+    today = today or datetime.now(UTC)
     seen: dict[str, Path] = {}
     with connect(dsn, vector=False) as conn:
         for path in tqdm(files, unit="file", desc="registering", disable=not progress):
