@@ -531,7 +531,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--minarea", type=int, default=5, help="minimum connected pixels")
     p.add_argument("--bw", type=int, default=64, help="background mesh size, pixels")
     _add_device(p, "CPU threads for torch (default: every core)")
-    p.add_argument("--workers", type=int, help="detection processes (default: cores - 1)")
+    p.add_argument("--workers", type=int, help="detection processes (default: one per core)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--name", help="model name (default map1-<UTC time>)")
     p.add_argument("--description")
@@ -575,7 +575,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--enqueue-only", action="store_true", help="create the run, print its id, load nothing"
     )
-    p.add_argument("--workers", type=int, help="detection processes (default: cores - 1)")
+    p.add_argument("--workers", type=int, help="detection processes (default: one per core)")
     _add_device(
         p,
         "CPU threads for torch encoding (default 1: the same bits whatever --workers;"
