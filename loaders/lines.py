@@ -39,10 +39,12 @@ SUPPRESS_ANGLES = 5
 SUPPRESS_RHO = 4
 #: angles summed per chunk (memory: chunk x pixels indices)
 CHUNK = 30
-#: for the last image size with at most this many (pixel, angle) pairs, the sums over all
-#: lines are one product with a sparse matrix kept in memory (8 bytes a pair: 24 MB for a
-#: 1024x1024 CCD, 212 MB for a 2048x4612 one; 3.5x faster than the chunked ``np.bincount``
-#: of larger images, which makes its indices anew for every image)
+#: an image size met twice in a row with at most this many (pixel, angle) pairs gets its sums
+#: over all lines as one product with a sparse matrix kept in memory (8 bytes a pair: 24 MB
+#: for a 1024x1024 CCD, 212 MB for a 2048x4612 one; 3.5x faster than the chunked
+#: ``np.bincount``, which makes its indices anew for every image). Twice in a row, because
+#: making the matrix costs 3x the chunks (160 ms for 1024x1024): an archive whose image
+#: sizes alternate would pay it on every image
 CACHE_ENTRIES = 32_000_000
 
 
@@ -214,11 +216,29 @@ def _rho_offset(h: int, w: int) -> tuple[int, int]:
     return offset, 2 * offset + 1
 
 
+#: the matrix of the image size it was made for (at most one), and the size of the last call
+_matrix: dict[tuple[int, int], sparse.csr_matrix] = {}
+_last_size: list[tuple[int, int]] = [(0, 0)]
+
+
 def _line_sums(flat: np.ndarray, h: int, w: int) -> np.ndarray:
-    """(N_ANGLES, rho bins) sums of the flattened binned map over every line."""
+    """(N_ANGLES, rho bins) sums of the flattened binned map over every line: by the sparse
+    matrix of the image size when it is met twice in a row (``CACHE_ENTRIES``), else by
+    ``_bincount_sums``."""
+    size = (h, w)
+    matrix = _matrix.get(size)
+    if matrix is None and _last_size[0] == size and h * w * N_ANGLES <= CACHE_ENTRIES:
+        _matrix.clear()
+        matrix = _matrix[size] = _line_matrix(h, w)
+    _last_size[0] = size
+    if matrix is None:
+        return _bincount_sums(flat, h, w)
+    return (matrix @ flat.astype(np.float32)).reshape(N_ANGLES, _rho_offset(h, w)[1])
+
+
+def _bincount_sums(flat: np.ndarray, h: int, w: int) -> np.ndarray:
+    """``_line_sums`` by ``CHUNK`` angles at a time, with no matrix kept."""
     _, n_rho = _rho_offset(h, w)
-    if h * w * N_ANGLES <= CACHE_ENTRIES:
-        return (_line_matrix(h, w) @ flat.astype(np.float32)).reshape(N_ANGLES, n_rho)
     total = np.empty((N_ANGLES, n_rho))
     flat = flat.astype(np.float64)
     for start, idx in _make_chunks(h, w):
@@ -228,7 +248,6 @@ def _line_sums(flat: np.ndarray, h: int, w: int) -> np.ndarray:
     return total
 
 
-@functools.lru_cache(maxsize=1)
 def _line_matrix(h: int, w: int) -> sparse.csr_matrix:
     """Sparse (angles x rho bins, pixels) matrix of ones: which line each pixel is on."""
     _, n_rho = _rho_offset(h, w)
@@ -252,7 +271,7 @@ def _make_chunks(h: int, w: int):
 @functools.lru_cache(maxsize=4)
 def _line_pixels(h: int, w: int) -> np.ndarray:
     """Binned pixels on each (angle, rho bin and the next) line: the noise of its sum."""
-    count = _line_sums(np.ones(h * w), h, w).astype(np.float64)
+    count = _bincount_sums(np.ones(h * w), h, w)
     return count + np.roll(count, -1, axis=1)
 
 

@@ -171,3 +171,23 @@ def test_a_saturated_line_is_not_a_trail() -> None:
     data = np.minimum(_add_line(_image(8), 30.0, 2000.0), 6000.0)
     hdu = ImageHDU(1, "ccd00", data.astype(np.float32), fits.Header(), None, 6000.0, None)
     assert not np.any(detect(hdu).catalog["flag"] & FLAG_SEGMENT)
+
+
+def test_the_sums_over_lines_keep_a_matrix_only_for_a_size_met_twice_in_a_row() -> None:
+    # the cached matrix's product and the chunked bincount sum the same lines; a matrix costs
+    # 3x the chunks to make, so sizes that alternate (a mixed archive) must not make one each
+    rng = np.random.default_rng(5)
+    small, large = (40, 48), (56, 64)
+    maps = {s: rng.normal(size=s[0] * s[1]).astype(np.float32) for s in (small, large)}
+    lines._matrix.clear()
+    lines._last_size[0] = (0, 0)
+    for size in (small, large, small, large):
+        sums = lines._line_sums(maps[size], *size)
+        assert not lines._matrix
+    np.testing.assert_allclose(sums, lines._bincount_sums(maps[large], *large), atol=1e-4)
+    sums = lines._line_sums(maps[large], *large)
+    assert list(lines._matrix) == [large]
+    np.testing.assert_allclose(sums, lines._bincount_sums(maps[large], *large), atol=1e-4)
+    assert np.abs(sums).max() > 1.0  # real sums, not zeros
+    lines._line_sums(maps[small], *small)
+    assert list(lines._matrix) == [large]  # a size met once does not replace it
