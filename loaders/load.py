@@ -233,7 +233,8 @@ def work(
     # split it, and a plane must get the same bits whatever the number of detection workers
     # (re-running a load changes nothing). The default is one worker per core: the main
     # process's encoding and writing take a fifth of a plane's CPU, and on 2 cores one worker
-    # left the second half idle (300 seed-11 planes: 5.1-5.5 Mpix/s with 1, 7.5-8.5 with 2).
+    # left the second half idle (300 seed-11 planes: two workers loaded 1.3-1.6x what one
+    # did; bench/results/load_compare-runs.txt).
     torch.set_num_threads(cpu_threads(options.threads) if options.threads else 1)
     prefetch = options.prefetch or max(2, 2 * workers)
 
