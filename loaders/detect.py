@@ -91,6 +91,12 @@ class DetectParams:
     #: untrailed with a line 0.009 -> 0.009 of 700, 0.003 -> 0.005 of 378); 8 found more
     #: but added false lines on both. Model files keep the value they were trained with
     line_thresh: float = 9.0
+    #: a found line's own signal-to-noise is measured above its neighbours' level, as the
+    #: search's is (``lines.find``); False in model files from before it
+    line_baseline: bool = True
+    #: the line sums' spread above which they are scaled down (``lines.find``); 0 (off) in
+    #: model files from before it. 0.95: pure noise reads 0.81-0.89, crowded fields 1.1-1.5
+    line_spread_ref: float = 0.95
     #: binned pixels are clipped at this many sigma, so stars and galaxies on a line weigh
     #: no more than the noise does
     line_clip: float = 1.0
@@ -291,6 +297,8 @@ def _lines(data_sub, rms, mask, data, image, params: DetectParams, found, dtype:
         max_column_deg=params.line_max_column_deg,
         max_lines=params.line_max,
         column_zones=zones,
+        baseline=params.line_baseline,
+        spread_ref=params.line_spread_ref,
     ):
         if any(line.covers(x, y, t, k) for x, y, t in known):
             continue

@@ -126,8 +126,15 @@ class Map1:
                 f"the model was trained on shape features {list(names)}, this caomai "
                 f"computes {list(shape.NAMES)}"
             )
-        # files from before the binned trail pass and the line search were trained without them
-        detect = {"segments": False, "lines": False, **payload["detect"]}
+        # files from before the binned trail pass, the line search, its baseline and its
+        # spread were trained without them
+        detect = {
+            "segments": False,
+            "lines": False,
+            "line_baseline": False,
+            "line_spread_ref": 0.0,
+            **payload["detect"],
+        }
         return cls(
             encoder=encoder.from_state(payload["encoder"], device),
             som=SOM(int(som["rows"]), int(som["cols"]), som["codebook"].numpy()),

@@ -191,3 +191,78 @@ def test_the_sums_over_lines_keep_a_matrix_only_for_a_size_met_twice_in_a_row() 
     assert np.abs(sums).max() > 1.0  # real sums, not zeros
     lines._line_sums(maps[small], *small)
     assert list(lines._matrix) == [large]  # a size met once does not replace it
+
+
+def _crowded_map(seed: int, per_pixel: float) -> np.ndarray:
+    """A binned significance map of a crowded field (stars on 30% of the pixels, 1-5 sigma)
+    with a line at 30 degrees adding ``per_pixel`` sigma to one pixel in each row's crossing."""
+    rng = np.random.default_rng(seed)
+    sig = rng.normal(0.0, 1.0, (128, 128)).astype(np.float32)
+    stars = rng.uniform(size=sig.shape) < 0.3
+    sig[stars] += rng.uniform(1.0, 5.0, int(stars.sum())).astype(np.float32)
+    yy, xx = np.mgrid[0:128, 0:128]
+    t = math.radians(30.0)
+    sig[np.abs(-(xx - 63.5) * math.sin(t) + (yy - 63.5) * math.cos(t)) < 0.5] += per_pixel
+    return sig
+
+
+def test_in_a_crowded_field_a_line_is_measured_above_its_neighbours_level() -> None:
+    # the local medians sit on starlight, so sky pixels and lines sum below zero; the search
+    # takes its neighbours' level off a line's sum, and the line's own measure must too, or a
+    # line the search found is dropped (sim0012-00335: found at 9.65, measured at 7.6)
+    def found(per_pixel: float, baseline: bool) -> list[list[float]]:
+        return [
+            [
+                line.snr
+                for line in lines.find(
+                    _crowded_map(seed, per_pixel),
+                    None,
+                    8,
+                    thresh=9.0,
+                    clip=1.0,
+                    min_length=128.0,
+                    max_column_deg=3.0,
+                    max_lines=3,
+                    baseline=baseline,
+                )
+                if abs(math.degrees(line.theta) - 30.0) < 2.0
+            ]
+            for seed in range(8)
+        ]
+
+    assert found(0.0, True) == [[]] * 8  # no line, none found
+    with_level, without = found(2.4, True), found(2.4, False)
+    assert sum(map(bool, with_level)) >= 7
+    assert sum(map(bool, without)) <= 5
+    assert all(a[0] > b[0] for a, b in zip(with_level, without, strict=True) if a and b)
+
+
+def _find(sig: np.ndarray, **kwargs) -> list[lines.Line]:
+    return lines.find(
+        sig, None, 8, clip=1.0, min_length=128.0, max_column_deg=3.0, max_lines=3, **kwargs
+    )
+
+
+def test_line_sums_that_spread_wider_than_noise_count_for_less() -> None:
+    # noise correlated between neighbouring binned pixels (a crowded field's stars straddle
+    # the bins) widens the sums over lines: their spread is 1.3, where white noise reads
+    # 0.81-0.89, and such noise alone sums to "lines" of 7.5-10 sigma
+    from scipy import ndimage
+
+    false_lines = 0
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        sig = ndimage.gaussian_filter(rng.normal(size=(128, 128)), 1.2)
+        sig = (sig / sig.std()).astype(np.float32)
+        false_lines += len(_find(sig, thresh=7.5, spread_ref=0.0))
+        assert _find(sig, thresh=7.5, spread_ref=0.95) == []
+    assert false_lines >= 2
+    # white noise spreads less than the reference: a line keeps its signal-to-noise
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:128, 0:128]
+    t = math.radians(30.0)
+    sig = rng.normal(size=(128, 128)).astype(np.float32)
+    sig[np.abs(-(xx - 63.5) * math.sin(t) + (yy - 63.5) * math.cos(t)) < 0.5] += 1.5
+    (plain,) = _find(sig, thresh=6.0, spread_ref=0.0)
+    (scaled,) = _find(sig, thresh=6.0, spread_ref=0.95)
+    assert scaled.snr == plain.snr > 7.0
