@@ -1,7 +1,8 @@
 """Trail detection on a simulated archive: how many trailed CCDs and exposures get a
 ``FLAG_SEGMENT`` detection, how many untrailed ones do, and the detection CPU time per CCD,
-for the detection as it is and for the same without the line search (``lines=False``) or
-without both trail passes, each CCD detected every way in turn (same machine load).
+for the detection as it is, without the line search's baseline and spread, without the line
+search (``lines=False``) and without both trail passes, each CCD detected every way in turn
+(same machine load).
 
     python bench/trail_detect.py ARCHIVE [--trailed N] [--untrailed M] [--out FILE]
 
@@ -23,6 +24,8 @@ from caomai_loaders.images import read_images
 
 VARIANTS = {
     "now": {},
+    # the line search as it was before its baseline and spread (2026-12-01)
+    "no line baseline": {"line_baseline": False, "line_spread_ref": 0.0},
     "no line search": {"lines": False},
     "no trail passes": {"lines": False, "segments": False},
 }
