@@ -40,6 +40,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
+
 from caomai_db import database, dbadmin
 from caomai_db.config import Settings
 from caomai_db.errors import UsageError
@@ -398,12 +400,12 @@ def stop_finish(child: mp.Process, grace_s: float = 5.0) -> None:
 def example_queries(dsn: str) -> list[str]:
     """The README's three example queries (``caomai_db/tap/examples.py``) with images of the
     demo archive as references, so that they run as printed: the first two public images
-    on Map 2, in the first one's band."""
+    on Map 2, in the first one's band, and Map-1 nodes the first one holds objects in."""
     from caomai_db.tap import examples
 
     with database.connect(dsn) as conn:
         refs = conn.execute(
-            "SELECT p.publisherID, p.energy_bandpassName FROM caomai.fingerprint AS f"
+            "SELECT p.publisherID, p.energy_bandpassName, f.counts FROM caomai.fingerprint AS f"
             " JOIN caom2.Plane AS p ON p.planeID = f.planeID"
             " JOIN caomai.model AS m ON m.model_id = f.model_id AND m.active"
             " WHERE p.metaRelease <= now() AND f.map2_node IS NOT NULL"
@@ -412,9 +414,23 @@ def example_queries(dsn: str) -> list[str]:
         conn.rollback()
     if len(refs) < 2:
         return []
+    nodes = busiest_nodes(refs[0][2])
     return [
-        ex.query(refs[0][0], refs[1][0], band=refs[0][1]) for ex in examples.EXAMPLES if ex.readme
+        ex.query(refs[0][0], refs[1][0], band=refs[0][1], nodes=nodes)
+        for ex in examples.EXAMPLES
+        if ex.readme
     ]
+
+
+def busiest_nodes(counts: list[int], width: int = 41) -> str:
+    """The ``width`` consecutive Map-1 nodes (as ``has_object_node`` takes them: "a-b") holding
+    the most of an image's objects. Which kinds of objects a node range holds depends on the
+    map; a range the reference itself fills makes the printed query find images on any map."""
+    per_node = np.asarray(counts, dtype=np.int64)
+    width = min(width, len(per_node))
+    window = np.convolve(per_node, np.ones(width, np.int64), mode="valid")
+    first = int(np.argmax(window))
+    return f"{first}-{first + width - 1}"
 
 
 def howto(dsn: str, url: str) -> str:

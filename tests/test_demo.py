@@ -150,3 +150,17 @@ def test_demo_serves_its_printed_queries_and_stops_on_ctrl_c(db: str, tmp_path: 
     with database.connect(db) as conn:
         running = conn.execute("SELECT count(*) FROM caomai.load_queue WHERE status = 'running'")
         assert running.fetchone()[0] == 0
+
+
+def test_the_demo_query_asks_for_nodes_its_reference_fills() -> None:
+    # the printed query must find images on any map: the Map-1 range is the 41 consecutive
+    # nodes holding most of the reference image's objects
+    from caomai_loaders.demo import busiest_nodes
+
+    counts = [0] * 400
+    counts[300:310] = [3] * 10
+    counts[5] = 20
+    assert busiest_nodes(counts) == "269-309"
+    counts[5] = 40
+    assert busiest_nodes(counts) == "0-40"
+    assert busiest_nodes([1, 2, 3], width=41) == "0-2"

@@ -338,7 +338,7 @@ def test_a_faint_trail_is_found_whole_by_the_binned_pass() -> None:
     assert abs(-(x - 255.5) * np.sin(t) + (y - 255.5) * np.cos(t)) < 3  # on the line
     assert det.catalog["a"][seg][0] > 60  # one long object, not fragments
     # the first pass alone breaks the line into fragments ...
-    first = detect(_hdu(data), DetectParams(segments=False))
+    first = detect(_hdu(data), DetectParams(segments=False, lines=False))
     assert not np.any(first.catalog["flag"] & FLAG_SEGMENT) and first.catalog["a"].max() < 40
 
     def on_segment(cat) -> np.ndarray:

@@ -4,7 +4,7 @@ equal), the demo's query (``caomai_loaders.demo``) and the queries DaCHS transla
 ``tests/test_dachs.py``.
 
 A query is a template: ``{ref}`` and ``{ref2}`` stand for reference images, ``{band}`` for a
-band; :meth:`Example.query` fills them in.
+band, ``{nodes}`` for a range of Map-1 nodes; :meth:`Example.query` fills them in.
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ from xml.sax.saxutils import escape
 REF = "ivo://cadc.nrc.ca/CFHT?1032210/1032210p"
 REF2 = "caom:CFHT/1032211/1032211p"
 BAND = "r"
+#: Map-1 nodes of the examples (which kinds of objects they hold depends on the map: the demo
+#: puts in a range its reference image holds objects in, so its printed query finds images)
+NODES = "100-140"
 #: references of the README's examples: planes ``caomai synthetic`` always makes
 README_REF = "ivo://caomai.example/SYNTH?syn0000003/syn0000003p"
 README_REF2 = "ivo://caomai.example/SYNTH?syn0000010/syn0000010p"
@@ -31,9 +34,14 @@ class Example:
     #: shown in the README (on ``caomai synthetic`` planes) and translated by DaCHS in the tests
     readme: bool = False
 
-    def query(self, ref: str = REF, ref2: str = REF2, band: str = BAND) -> str:
-        """The query with its references and band filled in."""
-        return self.template.replace("{ref}", ref).replace("{ref2}", ref2).replace("{band}", band)
+    def query(self, ref: str = REF, ref2: str = REF2, band: str = BAND, nodes: str = NODES) -> str:
+        """The query with its references, band and Map-1 nodes filled in."""
+        return (
+            self.template.replace("{ref}", ref)
+            .replace("{ref2}", ref2)
+            .replace("{band}", band)
+            .replace("{nodes}", nodes)
+        )
 
 
 EXAMPLES: tuple[Example, ...] = (
@@ -127,7 +135,7 @@ ORDER BY sim DESC""",
 FROM caom2.Plane AS p
 JOIN caomai.fingerprint AS f ON f.planeID = p.planeID
 WHERE in_node(f.map2_node, '{ref}', 1) = 1
-  AND has_object_node(p.planeID, '100-140', 5) = 1
+  AND has_object_node(p.planeID, '{nodes}', 5) = 1
 ORDER BY f.n_detected DESC, p.publisherID""",
         readme=True,
     ),
