@@ -97,6 +97,10 @@ class DetectParams:
     #: the line sums' spread above which they are scaled down (``lines.find``); 0 (off) in
     #: model files from before it. 0.95: pure noise reads 0.81-0.89, crowded fields 1.1-1.5
     line_spread_ref: float = 0.95
+    #: a line search's line is a bleed or a spike when its longest saturated run (not all its
+    #: saturated positions) is over ``segment_max_saturated`` of it: a trail across a crowded
+    #: field crosses several saturated stars. False in model files from before it
+    line_saturated_run: bool = True
     #: binned pixels are clipped at this many sigma, so stars and galaxies on a line weigh
     #: no more than the noise does
     line_clip: float = 1.0
@@ -305,7 +309,14 @@ def _lines(data_sub, rms, mask, data, image, params: DetectParams, found, dtype:
         half = line.length / 2.0
         if level is not None and (
             lines.saturated_share(
-                data, line.x, line.y, line.theta, half, level, width=k / 2.0 + 1.0
+                data,
+                line.x,
+                line.y,
+                line.theta,
+                half,
+                level,
+                width=k / 2.0 + 1.0,
+                longest_run=params.line_saturated_run,
             )
             > params.segment_max_saturated
         ):

@@ -126,13 +126,14 @@ class Map1:
                 f"the model was trained on shape features {list(names)}, this caomai "
                 f"computes {list(shape.NAMES)}"
             )
-        # files from before the binned trail pass, the line search, its baseline and its
-        # spread were trained without them
+        # files from before the binned trail pass, the line search, its baseline, its spread
+        # and its saturated-run test were trained without them
         detect = {
             "segments": False,
             "lines": False,
             "line_baseline": False,
             "line_spread_ref": 0.0,
+            "line_saturated_run": False,
             **payload["detect"],
         }
         return cls(

@@ -266,3 +266,23 @@ def test_line_sums_that_spread_wider_than_noise_count_for_less() -> None:
     (plain,) = _find(sig, thresh=6.0, spread_ref=0.0)
     (scaled,) = _find(sig, thresh=6.0, spread_ref=0.95)
     assert scaled.snr == plain.snr > 7.0
+
+
+def test_a_line_across_several_saturated_stars_is_told_from_a_bleed_by_its_longest_run() -> None:
+    # a trail across a crowded field crosses several saturated cores: together over 5% of it,
+    # each one short; a bleed or a bright star's core is one long run
+    yy, xx = np.mgrid[0:600, 0:600]
+    stars = np.zeros((600, 600))
+    for x in (100, 220, 340, 460):
+        stars[(xx - x) ** 2 + (yy - 300) ** 2 <= 8**2] = 100.0
+    bleed = np.zeros((600, 600))
+    bleed[298:303, 200:260] = 100.0
+    for data in (stars, bleed):
+        assert lines.saturated_share(data, 299.5, 300.0, 0.0, 299.5, 100.0, width=2) > 0.09
+    run = {
+        name: lines.saturated_share(data, 299.5, 300.0, 0.0, 299.5, 100.0, 2, longest_run=True)
+        for name, data in (("stars", stars), ("bleed", bleed))
+    }
+    assert run["stars"] == pytest.approx(17 / 600)
+    assert run["bleed"] == pytest.approx(60 / 600)
+    assert lines.saturated_share(np.zeros((600, 600)), 299.5, 300.0, 0.0, 299.5, 1.0, 2, True) == 0

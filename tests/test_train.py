@@ -74,10 +74,13 @@ def test_train_map1_registers_model_nodes_and_files(db: str, tmp_path: Path, cap
     # a model keeps the detection it was trained with; a file from before the line search's
     # baseline loads without it
     assert map1.detect.line_baseline is True and map1.detect.line_spread_ref > 0
+    assert map1.detect.line_saturated_run is True
     payload = modelstore.load_payload(settings, row)
-    del payload["detect"]["line_baseline"], payload["detect"]["line_spread_ref"]
+    for name in ("line_baseline", "line_spread_ref", "line_saturated_run"):
+        del payload["detect"][name]
     older = Map1.from_payload(payload).detect
     assert older.line_baseline is False and older.line_spread_ref == 0.0
+    assert older.line_saturated_run is False
 
     # a second model, registered but not active; names are unique
     assert caomai([*args, "--name", "m2", "--no-activate", "--no-progress"]) == 0
