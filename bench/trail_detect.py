@@ -1,8 +1,8 @@
 """Trail detection on a simulated archive: how many trailed CCDs and exposures get a
 ``FLAG_SEGMENT`` detection, how many untrailed ones do, and the detection CPU time per CCD,
-for the detection as it is, without the line search's baseline and spread, without the line
-search (``lines=False``) and without both trail passes, each CCD detected every way in turn
-(same machine load).
+for the detection as it is, as it was before the line search's baseline, spread and
+saturated-run test, without the last alone, without the line search (``lines=False``) and
+without both trail passes, each CCD detected every way in turn (same machine load).
 
     python bench/trail_detect.py ARCHIVE [--trailed N] [--untrailed M] [--out FILE]
 
@@ -24,8 +24,14 @@ from caomai_loaders.images import read_images
 
 VARIANTS = {
     "now": {},
-    # the line search as it was before its baseline and spread (2026-12-01)
-    "no line baseline": {"line_baseline": False, "line_spread_ref": 0.0},
+    # the line search as it was before 2026-12-01's baseline, spread and saturated-run test
+    "before 2026-12-01": {
+        "line_baseline": False,
+        "line_spread_ref": 0.0,
+        "line_saturated_run": False,
+    },
+    # without the saturated-run test alone (every saturated position along a line counts)
+    "saturated share": {"line_saturated_run": False},
     "no line search": {"lines": False},
     "no trail passes": {"lines": False, "segments": False},
 }
