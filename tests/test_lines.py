@@ -193,6 +193,21 @@ def test_the_sums_over_lines_keep_a_matrix_only_for_a_size_met_twice_in_a_row() 
     assert list(lines._matrix) == [large]  # a size met once does not replace it
 
 
+def _binned_line(shape: tuple[int, int], angle_deg: float) -> np.ndarray:
+    """The binned pixels within half a pixel of a line through the map's centre."""
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
+    y0, x0 = (shape[0] - 1) / 2.0, (shape[1] - 1) / 2.0
+    t = math.radians(angle_deg)
+    return np.abs(-(xx - x0) * math.sin(t) + (yy - y0) * math.cos(t)) < 0.5
+
+
+def _find(sig: np.ndarray, **kwargs) -> list[lines.Line]:
+    """``lines.find`` on a binned (k = 8) significance map with the loader's settings."""
+    return lines.find(
+        sig, None, 8, clip=1.0, min_length=128.0, max_column_deg=3.0, max_lines=3, **kwargs
+    )
+
+
 def _crowded_map(seed: int, per_pixel: float) -> np.ndarray:
     """A binned significance map of a crowded field (stars on 30% of the pixels, 1-5 sigma)
     with a line at 30 degrees adding ``per_pixel`` sigma to one pixel in each row's crossing."""
@@ -200,9 +215,7 @@ def _crowded_map(seed: int, per_pixel: float) -> np.ndarray:
     sig = rng.normal(0.0, 1.0, (128, 128)).astype(np.float32)
     stars = rng.uniform(size=sig.shape) < 0.3
     sig[stars] += rng.uniform(1.0, 5.0, int(stars.sum())).astype(np.float32)
-    yy, xx = np.mgrid[0:128, 0:128]
-    t = math.radians(30.0)
-    sig[np.abs(-(xx - 63.5) * math.sin(t) + (yy - 63.5) * math.cos(t)) < 0.5] += per_pixel
+    sig[_binned_line(sig.shape, 30.0)] += per_pixel
     return sig
 
 
@@ -214,17 +227,7 @@ def test_in_a_crowded_field_a_line_is_measured_above_its_neighbours_level() -> N
         return [
             [
                 line.snr
-                for line in lines.find(
-                    _crowded_map(seed, per_pixel),
-                    None,
-                    8,
-                    thresh=9.0,
-                    clip=1.0,
-                    min_length=128.0,
-                    max_column_deg=3.0,
-                    max_lines=3,
-                    baseline=baseline,
-                )
+                for line in _find(_crowded_map(seed, per_pixel), thresh=9.0, baseline=baseline)
                 if abs(math.degrees(line.theta) - 30.0) < 2.0
             ]
             for seed in range(8)
@@ -235,12 +238,6 @@ def test_in_a_crowded_field_a_line_is_measured_above_its_neighbours_level() -> N
     assert sum(map(bool, with_level)) >= 7
     assert sum(map(bool, without)) <= 5
     assert all(a[0] > b[0] for a, b in zip(with_level, without, strict=True) if a and b)
-
-
-def _find(sig: np.ndarray, **kwargs) -> list[lines.Line]:
-    return lines.find(
-        sig, None, 8, clip=1.0, min_length=128.0, max_column_deg=3.0, max_lines=3, **kwargs
-    )
 
 
 def test_line_sums_that_spread_wider_than_noise_count_for_less() -> None:
@@ -259,10 +256,8 @@ def test_line_sums_that_spread_wider_than_noise_count_for_less() -> None:
     assert false_lines >= 2
     # white noise spreads less than the reference: a line keeps its signal-to-noise
     rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[0:128, 0:128]
-    t = math.radians(30.0)
     sig = rng.normal(size=(128, 128)).astype(np.float32)
-    sig[np.abs(-(xx - 63.5) * math.sin(t) + (yy - 63.5) * math.cos(t)) < 0.5] += 1.5
+    sig[_binned_line(sig.shape, 30.0)] += 1.5
     (plain,) = _find(sig, thresh=6.0, spread_ref=0.0)
     (scaled,) = _find(sig, thresh=6.0, spread_ref=0.95)
     assert scaled.snr == plain.snr > 7.0
