@@ -25,7 +25,9 @@ object figures over the plane's sampled objects, whose adaptive moments are meas
 
 - ``log_sky_e``: log10 of the sky level in electrons per pixel (GAIN, 1 if absent) - depth:
   a short exposure has little sky, a clouded one a dim sky;
-- ``log_sky_rate``: log10 of sky electrons per pixel per second (EXPTIME; 0 if absent);
+- ``log_sky_rate``: log10 of sky electrons per pixel per second (EXPTIME; 0 if absent),
+  one-sided: only a sky dimmer than a clear dark night's counts (clouds dim the sky as they
+  dim the stars; a bright moon or a brighter band is not a fault);
 - ``log_density``: log10 of detections per million valid pixels - depth and crowding;
 - ``log_snr_p50`` / ``log_snr_p90`` / ``log_snr_p99``: quantiles of the sampled objects' peak
   signal-to-noise - how deep the brightest objects reach;
@@ -44,10 +46,14 @@ object figures over the plane's sampled objects, whose adaptive moments are meas
 - ``psf_spread``: log of the 75th over the 25th percentile of the locus' sigma;
 - ``psf_e``: median ellipticity |e| of the locus (tracking, wind shake);
 - ``psf_e_coherent``: length of the locus' mean (e1, e2): a common elongation (tracking);
-- ``psf_e_spread``: spread (interquartile range) of the locus' |e|;
+- ``double_images``: the share of bright objects that have a companion at the plane's most
+  common offset (``double_images``), one-sided: a telescope that jumped during the exposure
+  (every star twice) or a long trail that detection cut into pieces at the same spacing;
 - ``psf_rho4``: median fourth radial moment of the locus (2 for a Gaussian, lower for a donut);
 - ``log_saturated``: log10(1 + saturated sampled objects per Mpix) - bright stars, bleeds;
-- ``saturated_pixels``: log10 of the share of pixels at saturation (bleed trails);
+- ``saturated_pixels``: log10 of the share of pixels at saturation (bleed trails),
+  one-sided: only more saturation than a normal field's bright stars make (a very bright star
+  with its bleeds and halo in the field);
 - ``background_structure``: log10(1 + the 5-95% range of the background mesh over the sky
   noise) - gradients, scattered light, amplifier steps.
 """
@@ -76,7 +82,7 @@ NAMES = (
     "psf_spread",
     "psf_e",
     "psf_e_coherent",
-    "psf_e_spread",
+    "double_images",
     "psf_rho4",
     "log_saturated",
     "saturated_pixels",
@@ -89,10 +95,14 @@ assert DIM == IMAGE_VEC_DIM, "caomai_db.config.IMAGE_VEC_DIM is the column's dim
 #: (interquartile range / 1.349) over the 300 training exposures of a MegaCam-like simulated
 #: archive (``caomai simulate --exposures 600 --seed 5``; docs/experiments.md, 2026-11-30) -
 #: for the PSF figures of the stellar locus, over the 1000 training exposures of the seed-11
-#: archive - measured once and written here, so that no plane's vector depends on another's
+#: archive - measured once and written here, so that no plane's vector depends on another's.
+#: For a one-sided statistic (``ONE_SIDED``) the centre is the threshold where it starts to
+#: count: about the 5th percentile of the good exposures' sky rate (-0.4: 0.4 e-/s/px), and
+#: about the 95th of their saturated share (1e-3) and of their double-image share (0.05), on
+#: the seed-11 archive (docs/experiments.md, "One-sided statistics")
 CENTER = {
     "log_sky_e": 3.0,
-    "log_sky_rate": 0.6,
+    "log_sky_rate": -0.4,
     "log_density": 2.0,
     "log_snr_p50": 0.76,
     "log_snr_p90": 1.6,
@@ -102,10 +112,10 @@ CENTER = {
     "psf_spread": 0.01,
     "psf_e": 0.036,
     "psf_e_coherent": 0.03,
-    "psf_e_spread": 0.014,
+    "double_images": 0.05,
     "psf_rho4": 2.12,
     "log_saturated": 0.0,
-    "saturated_pixels": -6.0,
+    "saturated_pixels": -3.0,
     "background_structure": 0.1,
 }
 SCALE = {
@@ -120,12 +130,18 @@ SCALE = {
     "psf_spread": 0.01,
     "psf_e": 0.04,
     "psf_e_coherent": 0.04,
-    "psf_e_spread": 0.011,
+    "double_images": 0.03,
     "psf_rho4": 0.13,
     "log_saturated": 0.13,
-    "saturated_pixels": 1.7,
+    "saturated_pixels": 0.3,
     "background_structure": 0.05,
 }
+#: statistics that count on one side of their centre only: a sky dimmer than a clear night's,
+#: more saturation and more double images than a normal field has. Two-sided, the ordinary
+#: spread of a good night's sky or of its saturated stars made good exposures less alike than
+#: the fault made the bad ones different (every weight lowered precision@10); one-sided, a
+#: normal exposure reads 0 and loses nothing
+ONE_SIDED = {"log_sky_rate": "below", "saturated_pixels": "above", "double_images": "above"}
 #: a statistic's transformed value is clipped to this many scales from the centre: one broken
 #: frame (a NaN-filled CCD, a saturated sky) must not swamp the fingerprint block
 CLIP = 4.0
@@ -138,8 +154,14 @@ STAT_WEIGHT = 0.15
 #: the background structure and the detection density. The others lowered fp_similar
 #: precision@10 on these 2-Mpix exposures; they stay in the layout with weight 0 (measured,
 #: not used) so that a later weighting keeps the column's shape.
+#: The one-sided statistics weigh more (x 1.33-2): they are 0 on most exposures, so their weight
+#: separates the faulty ones without spreading the good ones (docs/experiments.md).
 USED = ("log_psf", "psf_e_coherent", "psf_rho4", "background_structure", "log_density")
-EMPHASIS: dict[str, float] = {name: 1.0 if name in USED else 0.0 for name in NAMES}
+EMPHASIS: dict[str, float] = {name: 1.0 if name in USED else 0.0 for name in NAMES} | {
+    "log_sky_rate": 2.0,
+    "saturated_pixels": 2.0,
+    "double_images": 4.0 / 3.0,
+}
 #: candidates for the stellar locus (``star_locus``): measured, not saturated, at least this
 #: peak signal-to-noise and this adaptive sigma (pixels; cosmic rays are mostly sharper)
 MIN_STAR_SNR = 8.0
@@ -151,6 +173,11 @@ MIN_STAR_CANDIDATES = 3
 LOCUS_LOG_SIGMA = 0.06
 LOCUS_E = 0.08
 LOCUS_RHO4 = 0.1
+#: double images: bright objects (S/N >= ``MIN_STAR_SNR``, not saturated) on the same image,
+#: offsets between ``PAIR_MIN`` and ``PAIR_MAX`` pixels, binned in cells of ``PAIR_CELL`` px
+#: (a star's centroid is good to a fraction of a pixel; two cells either way make the
+#: tolerance); a random field of ~30 bright objects puts 1-3 pairs in its fullest cell
+PAIR_MIN, PAIR_MAX, PAIR_CELL = 4.0, 60.0, 1.5
 
 
 @dataclass
@@ -228,6 +255,36 @@ def star_locus(
     return idx[alike[int(np.argmax(alike.sum(axis=1)))]]
 
 
+def double_images(x: np.ndarray, y: np.ndarray, image: np.ndarray, bright: np.ndarray) -> float:
+    """Share of the bright objects that sit at the plane's most common offset from another.
+
+    Why: a telescope that jumps during an exposure images every star twice, at one offset
+    (the seed's simulator draws it as "really bad tracking"; real frames show it after a
+    wind gust or a guiding loss), and detection cuts long star trails into pieces at one
+    spacing. No single object looks wrong, but the offsets agree: the fullest 2x2 block of
+    a histogram of pair offsets (each pair both ways, so an offset near the vertical is not
+    split between its two signs) holds about as many pairs as there are stars. Galaxies,
+    cosmic rays and stars of a normal field are placed at random and fill no cell. NaN with
+    fewer than 4 bright objects.
+    """
+    idx = np.flatnonzero(bright)
+    if len(idx) < 4:
+        return float("nan")
+    n_cells = int(np.ceil(2 * PAIR_MAX / PAIR_CELL)) + 2
+    hist = np.zeros((n_cells, n_cells), np.int64)
+    for img in np.unique(image[idx]):
+        sel = idx[image[idx] == img]
+        dx = x[sel][:, None] - x[sel][None, :]
+        dy = y[sel][:, None] - y[sel][None, :]
+        r = np.hypot(dx, dy)
+        keep = (r >= PAIR_MIN) & (r <= PAIR_MAX)
+        i = ((dx[keep] + PAIR_MAX) / PAIR_CELL).astype(np.int64)
+        j = ((dy[keep] + PAIR_MAX) / PAIR_CELL).astype(np.int64)
+        np.add.at(hist, (i, j), 1)
+    block = hist[:-1, :-1] + hist[1:, :-1] + hist[:-1, 1:] + hist[1:, 1:]
+    return float(block.max() / len(idx))
+
+
 def statistics(
     sky: dict[str, float | None], columns: dict[str, np.ndarray], n_detected: int, pixels: int
 ) -> dict[str, float]:
@@ -264,7 +321,12 @@ def statistics(
         "psf_spread": math.log(s75 / s25) if known else nan,
         "psf_e": float(np.median(e)) if known else nan,
         "psf_e_coherent": (float(np.hypot(np.mean(e1[star]), np.mean(e2[star]))) if known else nan),
-        "psf_e_spread": _q(e, 75) - _q(e, 25) if known else nan,
+        "double_images": double_images(
+            np.asarray(columns["x"], np.float64),
+            np.asarray(columns["y"], np.float64),
+            np.asarray(columns["extension"]),
+            (all_snr >= MIN_STAR_SNR) & ~saturated,
+        ),
         "psf_rho4": float(np.median(rho4[star])) if known else nan,
         "log_saturated": math.log10(1.0 + saturated.sum() * n_detected / max(len(flag), 1) / mpix),
         "saturated_pixels": math.log10(float(sky.get("saturated_share") or 0.0) + 1e-6),
@@ -273,12 +335,17 @@ def statistics(
 
 
 def scaled(stats: dict[str, float]) -> np.ndarray:
-    """The statistics on their fixed scales: (value - centre) / scale, clipped, 0 if unknown."""
+    """The statistics on their fixed scales: (value - centre) / scale, clipped, 0 if unknown;
+    a one-sided statistic (``ONE_SIDED``) is 0 on its normal side and counts below (or above)
+    its centre."""
     out = np.zeros(len(NAMES), np.float64)
     for i, name in enumerate(NAMES):
         v = stats.get(name, float("nan"))
         if v is not None and math.isfinite(v):
-            out[i] = np.clip((v - CENTER[name]) / SCALE[name], -CLIP, CLIP)
+            z = (v - CENTER[name]) / SCALE[name]
+            side = ONE_SIDED.get(name)
+            lo, hi = (-CLIP, 0.0) if side == "below" else (0.0, CLIP) if side else (-CLIP, CLIP)
+            out[i] = np.clip(z, lo, hi)
     return out
 
 

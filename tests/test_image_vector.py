@@ -52,6 +52,9 @@ def test_statistics_read_sky_depth_and_psf() -> None:
         "m_e2": np.zeros(n),
         "m_rho4": np.full(n, 2.0),
         "flag": np.zeros(n, np.int64),
+        "x": rng.uniform(0, 1000, n),
+        "y": rng.uniform(0, 1000, n),
+        "extension": rng.integers(1, 3, n),
     }
     sky = {"sky_e": 2000.0, "exptime": 200.0, "structure": 0.5, "saturated_share": 0.0}
     s = image_vector.statistics(sky, columns, n_detected=600, pixels=2_000_000)
@@ -65,6 +68,62 @@ def test_statistics_read_sky_depth_and_psf() -> None:
     faint = columns | {"snr": np.full(n, 3.0)}
     s = image_vector.statistics(sky, faint, n_detected=600, pixels=2_000_000)
     assert np.isnan(s["log_psf"]) and np.isnan(s["psf_e"])
+
+
+def test_one_sided_statistics_count_only_past_their_threshold() -> None:
+    """A bright moon or a bright band is no fault: a sky rate above the threshold reads 0, a
+    clouded one (ten times dimmer than the threshold) reads below it; more saturation than
+    a normal field's stars reads above, less reads 0. Two-sided statistics keep both sides."""
+    i_rate = image_vector.NAMES.index("log_sky_rate")
+    i_sat = image_vector.NAMES.index("saturated_pixels")
+    i_psf = image_vector.NAMES.index("log_psf")
+    c = image_vector.CENTER
+    moon = image_vector.scaled({"log_sky_rate": c["log_sky_rate"] + 2.0})
+    clouds = image_vector.scaled({"log_sky_rate": c["log_sky_rate"] - 1.0})
+    assert moon[i_rate] == 0.0 and clouds[i_rate] < -1.0
+    assert image_vector.scaled({"saturated_pixels": -6.0})[i_sat] == 0.0
+    assert image_vector.scaled({"saturated_pixels": -2.0})[i_sat] > 1.0
+    assert image_vector.scaled({"log_psf": c["log_psf"] - 1.0})[i_psf] < 0
+    assert image_vector.scaled({"log_psf": c["log_psf"] + 1.0})[i_psf] > 0
+    # every one-sided statistic is used, and weighs more than a two-sided one
+    w = image_vector.weights()
+    for name in image_vector.ONE_SIDED:
+        assert w[image_vector.NAMES.index(name)] > image_vector.STAT_WEIGHT
+
+
+def test_double_images_find_a_jump_of_the_telescope() -> None:
+    """Every star imaged twice at one offset (a jump during the exposure) against the same
+    field imaged once: the share of bright objects at the most common offset goes from a few
+    per cent (chance pairs) to about a half (each pair counts once), whatever the offset."""
+    rng = np.random.default_rng(3)
+    for offset in ((12.0, 5.0), (-30.0, 22.0), (0.0, 7.5)):
+        x, y = rng.uniform(0, 1024, (2, 60))
+        image = rng.integers(1, 3, 60)
+        bright = np.ones(60, bool)
+        single = image_vector.double_images(x, y, image, bright)
+        x2 = np.concatenate([x, x + offset[0] + rng.normal(0, 0.2, 60)])
+        y2 = np.concatenate([y, y + offset[1] + rng.normal(0, 0.2, 60)])
+        double = image_vector.double_images(
+            x2, y2, np.concatenate([image, image]), np.ones(120, bool)
+        )
+        assert single < image_vector.CENTER["double_images"] < 0.4 < double
+    # pairs on different CCDs are no pairs; faint objects do not count; too few is unknown
+    x, y = rng.uniform(0, 1024, (2, 40))
+    double = image_vector.double_images(
+        np.concatenate([x, x + 12]),
+        np.concatenate([y, y]),
+        np.repeat([1, 2], 40),
+        np.ones(80, bool),
+    )
+    assert double < image_vector.CENTER["double_images"]
+    faint = np.concatenate([np.ones(40, bool), np.zeros(40, bool)])
+    assert (
+        image_vector.double_images(
+            np.concatenate([x, x + 12]), np.concatenate([y, y]), np.ones(80, int), faint
+        )
+        < image_vector.CENTER["double_images"]
+    )
+    assert np.isnan(image_vector.double_images(x[:3], y[:3], np.ones(3, int), np.ones(3, bool)))
 
 
 def _locus_columns(rng: np.random.Generator, star_e1: float) -> dict[str, np.ndarray]:
@@ -92,6 +151,8 @@ def _locus_columns(rng: np.random.Generator, star_e1: float) -> dict[str, np.nda
     columns = {k: np.concatenate([stars[k], rays[k], galaxies[k]]) for k in stars}
     columns["snr"] = rng.uniform(10, 200, 31)
     columns["flag"] = np.zeros(31, np.int64)
+    columns["x"], columns["y"] = rng.uniform(0, 1000, (2, 31))
+    columns["extension"] = np.ones(31, np.int32)
     return columns
 
 
