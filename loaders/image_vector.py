@@ -43,7 +43,12 @@ object figures over the plane's sampled objects, whose adaptive moments are meas
   compact object (the first version) followed the seeing with correlation 0.57, the locus
   with 0.85, and tracking 0.75 -> 0.82 (docs/experiments.md);
 - ``log_psf``: log of the locus' median sigma (pixels);
-- ``psf_spread``: log of the 75th over the 25th percentile of the locus' sigma;
+- ``seeing``: natural log of the stars' FWHM in arcseconds across their elongation (2.355 x
+  the locus' median minor-axis sigma, sigma ((1 - |e|) / (1 + |e|))^(1/4), x the WCS pixel
+  scale: a trail is no wider than its star; unknown without a celestial WCS), one-sided: only
+  a PSF wider than a
+  good night's counts (about 1.1 arcsec, where an observatory grades seeing as bad; the
+  two-sided ``log_psf`` alone left bad seeing among the good exposures);
 - ``psf_e``: median ellipticity |e| of the locus (tracking, wind shake);
 - ``psf_e_coherent``: length of the locus' mean (e1, e2): a common elongation (tracking);
 - ``double_images``: the share of bright objects that have a companion at the plane's most
@@ -64,6 +69,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from astropy.wcs.utils import proj_plane_pixel_scales
 
 from caomai_db.config import IMAGE_VEC_DIM, N_NODES
 
@@ -79,7 +85,7 @@ NAMES = (
     "log_snr_p99",
     "unmeasured",
     "log_psf",
-    "psf_spread",
+    "seeing",
     "psf_e",
     "psf_e_coherent",
     "double_images",
@@ -99,7 +105,10 @@ assert DIM == IMAGE_VEC_DIM, "caomai_db.config.IMAGE_VEC_DIM is the column's dim
 #: For a one-sided statistic (``ONE_SIDED``) the centre is the threshold where it starts to
 #: count: about the 5th percentile of the good exposures' sky rate (-0.4: 0.4 e-/s/px), and
 #: about the 95th of their saturated share (1e-3) and of their double-image share (0.05), on
-#: the seed-11 archive (docs/experiments.md, "One-sided statistics")
+#: the seed-11 archive; for ``seeing``, ln 1.08: a stellar FWHM of 1.08 arcsec as the locus
+#: reads it (a Moffat star of about 0.95 arcsec), with a narrow scale (5%) so that it acts
+#: as "worse than a good night" rather than as a second size (docs/experiments.md, "One-sided
+#: statistics")
 CENTER = {
     "log_sky_e": 3.0,
     "log_sky_rate": -0.4,
@@ -109,7 +118,7 @@ CENTER = {
     "log_snr_p99": 2.4,
     "unmeasured": 0.27,
     "log_psf": 0.83,
-    "psf_spread": 0.01,
+    "seeing": 0.08,
     "psf_e": 0.036,
     "psf_e_coherent": 0.03,
     "double_images": 0.05,
@@ -127,7 +136,7 @@ SCALE = {
     "log_snr_p99": 0.6,
     "unmeasured": 0.13,
     "log_psf": 0.65,
-    "psf_spread": 0.01,
+    "seeing": 0.05,
     "psf_e": 0.04,
     "psf_e_coherent": 0.04,
     "double_images": 0.03,
@@ -141,7 +150,12 @@ SCALE = {
 #: spread of a good night's sky or of its saturated stars made good exposures less alike than
 #: the fault made the bad ones different (every weight lowered precision@10); one-sided, a
 #: normal exposure reads 0 and loses nothing
-ONE_SIDED = {"log_sky_rate": "below", "saturated_pixels": "above", "double_images": "above"}
+ONE_SIDED = {
+    "log_sky_rate": "below",
+    "saturated_pixels": "above",
+    "double_images": "above",
+    "seeing": "above",
+}
 #: a statistic's transformed value is clipped to this many scales from the centre: one broken
 #: frame (a NaN-filled CCD, a saturated sky) must not swamp the fingerprint block
 CLIP = 4.0
@@ -154,13 +168,15 @@ STAT_WEIGHT = 0.15
 #: the background structure and the detection density. The others lowered fp_similar
 #: precision@10 on these 2-Mpix exposures; they stay in the layout with weight 0 (measured,
 #: not used) so that a later weighting keeps the column's shape.
-#: The one-sided statistics weigh more (x 1.33-2): they are 0 on most exposures, so their weight
-#: separates the faulty ones without spreading the good ones (docs/experiments.md).
+#: The one-sided statistics are 0 on most exposures, so their weight separates the faulty ones
+#: without spreading the good ones: the sky rate and the saturation weigh 2x, the double
+#: images 1.33x, the seeing (a narrow step) 0.67x (docs/experiments.md, "One-sided statistics").
 USED = ("log_psf", "psf_e_coherent", "psf_rho4", "background_structure", "log_density")
 EMPHASIS: dict[str, float] = {name: 1.0 if name in USED else 0.0 for name in NAMES} | {
     "log_sky_rate": 2.0,
     "saturated_pixels": 2.0,
     "double_images": 4.0 / 3.0,
+    "seeing": 2.0 / 3.0,
 }
 #: candidates for the stellar locus (``star_locus``): measured, not saturated, at least this
 #: peak signal-to-noise and this adaptive sigma (pixels; cosmic rays are mostly sharper)
@@ -178,6 +194,9 @@ LOCUS_RHO4 = 0.1
 #: (a star's centroid is good to a fraction of a pixel; two cells either way make the
 #: tolerance); a random field of ~30 bright objects puts 1-3 pairs in its fullest cell
 PAIR_MIN, PAIR_MAX, PAIR_CELL = 4.0, 60.0, 1.5
+#: a Gaussian's FWHM over its sigma (the locus' adaptive sigma reads a Moffat star 1.13x wider
+#: than its Gaussian core, docs/experiments.md: ``seeing``'s threshold is set on this scale)
+FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 
 
 @dataclass
@@ -191,6 +210,8 @@ class SkyStats:
     """sum over images of (background range over noise x valid pixels)"""
     saturated_pixels: int = 0
     exptime: float | None = None
+    pixel_scale: float | None = None
+    """arcsec per pixel, from the first image with a celestial WCS"""
     images: int = 0
     notes: list[str] = field(default_factory=list)
 
@@ -211,6 +232,10 @@ class SkyStats:
             t = image.header.get("EXPTIME")
             if isinstance(t, int | float) and t > 0:
                 self.exptime = float(t)
+        if self.pixel_scale is None and image.wcs is not None:
+            scale = float(np.mean(proj_plane_pixel_scales(image.wcs))) * 3600.0
+            if math.isfinite(scale) and scale > 0:
+                self.pixel_scale = scale
         self.pixels += n
         self.images += 1
 
@@ -221,6 +246,7 @@ class SkyStats:
             "structure": self.structure / p,
             "saturated_share": self.saturated_pixels / p,
             "exptime": self.exptime,
+            "pixel_scale": self.pixel_scale,
         }
 
 
@@ -307,8 +333,12 @@ def statistics(
         star = np.zeros(0, np.int64)
     e = np.hypot(e1[star], e2[star])
     mpix = max(pixels, 1) / 1e6
-    s25, s75 = _q(sigma[star], 25), _q(sigma[star], 75)
     nan = float("nan")
+    # across the elongation: adaptive moments' sigma is sqrt(ab), b = sigma ((1-e)/(1+e))^(1/4)
+    e_star = np.clip(np.hypot(e1[star], e2[star]), 0.0, 0.999)
+    minor = sigma[star] * ((1.0 - e_star) / (1.0 + e_star)) ** 0.25
+    log_minor = float(np.median(np.log(minor))) if known else nan
+    pixel_scale = sky.get("pixel_scale")
     return {
         "log_sky_e": math.log10(sky_e) if sky_e > 0 else nan,
         "log_sky_rate": math.log10(sky_e / exptime) if sky_e > 0 and exptime else nan,
@@ -318,7 +348,11 @@ def statistics(
         "log_snr_p99": math.log10(max(_q(snr, 99), 1e-3)) if len(snr) else nan,
         "unmeasured": float(1.0 - measured.mean()) if len(sigma) else nan,
         "log_psf": float(np.median(np.log(sigma[star]))) if known else nan,
-        "psf_spread": math.log(s75 / s25) if known else nan,
+        "seeing": (
+            math.log(FWHM_PER_SIGMA * math.exp(log_minor) * pixel_scale)
+            if known and pixel_scale
+            else nan
+        ),
         "psf_e": float(np.median(e)) if known else nan,
         "psf_e_coherent": (float(np.hypot(np.mean(e1[star]), np.mean(e2[star]))) if known else nan),
         "double_images": double_images(
