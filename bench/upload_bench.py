@@ -7,8 +7,8 @@ truth manifest, which no map was trained on), and for each:
 - **upload**: POSTs the FITS file to ``/api/fingerprint?top=11`` of a running ``caomai serve``
   (started here, on the same database), which fingerprints it with the active maps, as a user's
   upload; its own archive copy is dropped from the list;
-- **loaded**: ``fp_similar(f.fp, '<its publisherID>')`` through ``/tap/sync`` (TOP 11, itself
-  dropped).
+- **loaded**: ``fp_similar(f.image_vec, '<its publisherID>')`` through ``/tap/sync`` (TOP 11,
+  itself dropped), on ``f.fp`` where the upload was ranked by the fingerprint (Map 2 on ``fp``).
 
 precision@10 is the share of the 10 most similar images of the exposure's truth class, per class
 and on average, for both; also the upload's wall time. Writes ``bench/results/upload_bench.json``.
@@ -98,9 +98,12 @@ def main() -> int:
             seconds.append(time.perf_counter() - t0)
             reply.raise_for_status()
             uploaded = [s["publisherID"] for s in reply.json()["similar"]]
+            # the loaded copy is ranked on the column the upload was (the image vector where
+            # Map 2 is trained on it, else the fingerprint)
+            column = "fp" if reply.json().get("image_vec") is None else "image_vec"
             loaded = tap_list(
                 site,
-                f"SELECT TOP {args.k + 1} f.publisherID, fp_similar(f.fp, '{own}') AS sim"
+                f"SELECT TOP {args.k + 1} f.publisherID, fp_similar(f.{column}, '{own}') AS sim"
                 " FROM caomai.fingerprint AS f ORDER BY sim DESC",
             )
             per_class[cls]["upload"].append(precision(uploaded, own, cls, classes, args.k))
