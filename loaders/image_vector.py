@@ -46,13 +46,12 @@ object figures over the plane's sampled objects, whose adaptive moments are meas
 - ``seeing``: natural log of the stars' FWHM in arcseconds across their elongation (2.355 x
   the locus' median minor-axis sigma, sigma ((1 - |e|) / (1 + |e|))^(1/4), x the WCS pixel
   scale: a trail is no wider than its star; unknown without a celestial WCS), one-sided: only
-  a PSF wider than a
-  good night's counts (about 1.1 arcsec, where an observatory grades seeing as bad; the
-  two-sided ``log_psf`` alone left bad seeing among the good exposures);
+  a PSF wider than a good night's counts (about 1.1 arcsec, where an observatory grades seeing
+  as bad; the two-sided ``log_psf`` alone left bad seeing among the good exposures);
 - ``psf_e``: median ellipticity |e| of the locus (tracking, wind shake);
 - ``psf_e_coherent``: length of the locus' mean (e1, e2): a common elongation (tracking);
 - ``double_images``: the share of bright objects that have a companion at the plane's most
-  common offset (``double_images``), one-sided: a telescope that jumped during the exposure
+  common offset (``double_images()``), one-sided: a telescope that jumped during the exposure
   (every star twice) or a long trail that detection cut into pieces at the same spacing;
 - ``psf_rho4``: median fourth radial moment of the locus (2 for a Gaussian, lower for a donut);
 - ``log_saturated``: log10(1 + saturated sampled objects per Mpix) - bright stars, bleeds;
@@ -335,7 +334,7 @@ def statistics(
     mpix = max(pixels, 1) / 1e6
     nan = float("nan")
     # across the elongation: adaptive moments' sigma is sqrt(ab), b = sigma ((1-e)/(1+e))^(1/4)
-    e_star = np.clip(np.hypot(e1[star], e2[star]), 0.0, 0.999)
+    e_star = np.clip(e, 0.0, 0.999)
     minor = sigma[star] * ((1.0 - e_star) / (1.0 + e_star)) ** 0.25
     log_minor = float(np.median(np.log(minor))) if known else nan
     pixel_scale = sky.get("pixel_scale")
