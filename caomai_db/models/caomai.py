@@ -200,8 +200,9 @@ fingerprint = table(
         "image vector: what makes two images alike as images, L2-normalised for cosine"
         " similarity (fp_similar(f.image_vec, ref)): the fingerprint fp (values 1-400), then"
         f" {IMAGE_VEC_DIM - N_NODES} image statistics on fixed scales (sky level and rate,"
-        " detection density, signal-to-noise quantiles, PSF size, shape and profile of"
-        " star-like objects, saturation, background structure; loaders/image_vector.py)."
+        " detection density, signal-to-noise quantiles, PSF size, seeing in arcsec, shape and"
+        " profile of star-like objects, double images, saturation, background structure;"
+        " loaders/image_vector.py)."
         " NULL for images loaded before it existed until they are loaded again",
         ucd="meta.code;stat.fit",
     ),
