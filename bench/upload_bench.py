@@ -97,10 +97,11 @@ def main() -> int:
             )
             seconds.append(time.perf_counter() - t0)
             reply.raise_for_status()
-            uploaded = [s["publisherID"] for s in reply.json()["similar"]]
+            body = reply.json()
+            uploaded = [s["publisherID"] for s in body["similar"]]
             # the loaded copy is ranked on the column the upload was (the image vector where
             # Map 2 is trained on it, else the fingerprint)
-            column = "fp" if reply.json().get("image_vec") is None else "image_vec"
+            column = "fp" if body.get("image_vec") is None else "image_vec"
             loaded = tap_list(
                 site,
                 f"SELECT TOP {args.k + 1} f.publisherID, fp_similar(f.{column}, '{own}') AS sim"

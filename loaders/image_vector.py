@@ -347,11 +347,7 @@ def statistics(
         "log_snr_p99": math.log10(max(_q(snr, 99), 1e-3)) if len(snr) else nan,
         "unmeasured": float(1.0 - measured.mean()) if len(sigma) else nan,
         "log_psf": float(np.median(np.log(sigma[star]))) if known else nan,
-        "seeing": (
-            math.log(FWHM_PER_SIGMA * math.exp(log_minor) * pixel_scale)
-            if known and pixel_scale
-            else nan
-        ),
+        "seeing": log_minor + math.log(FWHM_PER_SIGMA * pixel_scale) if pixel_scale else nan,
         "psf_e": float(np.median(e)) if known else nan,
         "psf_e_coherent": (float(np.hypot(np.mean(e1[star]), np.mean(e2[star]))) if known else nan),
         "double_images": double_images(
