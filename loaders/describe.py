@@ -18,7 +18,6 @@ from .images import is_raster, primary_header, read_images
 from .register_keywords import (
     CALIBRATION_TYPES,
     EXPTIME_KEYS,
-    FILTER_KEYS,
     GEOLOCATIONS,
     INSTRUMENT_TELESCOPES,
     MEGACAM_BANDS,
@@ -28,6 +27,7 @@ from .register_keywords import (
     _stem,
     _text,
     collection_for,
+    filter_name,
     parse_start_mjd,
 )
 
@@ -154,12 +154,7 @@ def describe(
         warnings.append("no EXPTIME keyword: exposure time left empty")
 
     # energy
-    band = None
-    for key in FILTER_KEYS:
-        text = _text(merged, key)
-        if text and not re.fullmatch(r"[-+]?\d+(\.\d*)?", text) and text.upper() != "CLEAR":
-            band = text[:64]
-            break
+    band = filter_name(merged)
     if band is None and not is_raster(path):
         warnings.append("no FILTER keyword: energy_bandpassName left empty")
     bounds = MEGACAM_BANDS.get(band or "")

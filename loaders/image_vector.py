@@ -15,9 +15,10 @@ Layout (``DIM`` = 400 + ``len(NAMES)`` values, float32, L2-normalised for cosine
   spread around zero (``CENTER``, ``SCALE``, clipped at ``CLIP``), times ``STAT_WEIGHT`` and
   its own ``EMPHASIS`` (0 for the statistics that did not help: see ``EMPHASIS``).
 
-Every constant is written here: a plane's vector depends on its own pixels only, never on
-other planes or on the archive it sits in (a vector loaded today compares with one loaded
-next year, and an uploaded image gets the same vector as a loaded one). A statistic that
+Every constant is written here or in the Map-1 model file: a plane's vector depends on its
+own pixels and on Map 1 only, never on the other planes loaded beside it (a vector loaded
+today compares with one loaded next year, and an uploaded image gets the same vector as a
+loaded one). A statistic that
 cannot be measured (no star-like object, no EXPTIME) is 0, the centre of its scale.
 
 The statistics (sky from sep's background mesh, per image, pixel-weighted over a mosaic;
@@ -25,9 +26,14 @@ object figures over the plane's sampled objects, whose adaptive moments are meas
 
 - ``log_sky_e``: log10 of the sky level in electrons per pixel (GAIN, 1 if absent) - depth:
   a short exposure has little sky, a clouded one a dim sky;
-- ``log_sky_rate``: log10 of sky electrons per pixel per second (EXPTIME; 0 if absent),
-  one-sided: only a sky dimmer than a clear dark night's counts (clouds dim the sky as they
-  dim the stars; a bright moon or a brighter band is not a fault);
+- ``log_sky_rate``: log10 of sky electrons per pixel per second (EXPTIME; 0 if absent) over
+  the usual rate of the exposure's camera and filter (``SkyStats.band``), one-sided: only a
+  sky dimmer than usual counts (clouds dim the sky as they dim the stars; a bright moon is
+  not a fault). The usual rate is the median over Map 1's training exposures in that band
+  (``sky_rate_reference``, kept in the Map-1 model file): a clear i-band sky is several times
+  brighter per second than a clear g-band one, so one fixed threshold left clouded i and z
+  exposures among the clear ones. A band Map 1 has not seen, or a Map 1 from before the
+  table, is measured against ``SKY_RATE_FALLBACK``;
 - ``log_density``: log10 of detections per million valid pixels - depth and crowding;
 - ``log_snr_p50`` / ``log_snr_p90`` / ``log_snr_p99``: quantiles of the sampled objects' peak
   signal-to-noise - how deep the brightest objects reach;
@@ -102,7 +108,8 @@ assert DIM == IMAGE_VEC_DIM, "caomai_db.config.IMAGE_VEC_DIM is the column's dim
 #: for the PSF figures of the stellar locus, over the 1000 training exposures of the seed-11
 #: archive - measured once and written here, so that no plane's vector depends on another's.
 #: For a one-sided statistic (``ONE_SIDED``) the centre is the threshold where it starts to
-#: count: about the 5th percentile of the good exposures' sky rate (-0.4: 0.4 e-/s/px), and
+#: count: a sky rate 10^0.5 ~ 3x below its band's usual one (the 5th percentile of the good
+#: exposures' relative rate is -0.24 on the seed-11 archive, -0.3 on seed 12), and
 #: about the 95th of their saturated share (1e-3) and of their double-image share (0.05), on
 #: the seed-11 archive; for ``seeing``, ln 1.08: a stellar FWHM of 1.08 arcsec as the locus
 #: reads it (a Moffat star of about 0.95 arcsec), with a narrow scale (5%) so that it acts
@@ -110,7 +117,7 @@ assert DIM == IMAGE_VEC_DIM, "caomai_db.config.IMAGE_VEC_DIM is the column's dim
 #: statistics")
 CENTER = {
     "log_sky_e": 3.0,
-    "log_sky_rate": -0.4,
+    "log_sky_rate": -0.5,
     "log_density": 2.0,
     "log_snr_p50": 0.76,
     "log_snr_p90": 1.6,
@@ -144,6 +151,14 @@ SCALE = {
     "saturated_pixels": 0.3,
     "background_structure": 0.05,
 }
+#: the sky rate (log10 e-/s/px) a band without a reference is measured against: with the
+#: centre of -0.5 a sky counts below 10^-0.4 = 0.4 e-/s/px, about the 5th percentile of the
+#: good exposures' rate over all bands of the seed-11 archive (the fixed threshold this
+#: statistic had before the per-band reference)
+SKY_RATE_FALLBACK = 0.1
+#: a band's reference needs at least this many training exposures (a median of a handful of
+#: nights may be a clouded one)
+MIN_SKY_REFERENCE = 10
 #: statistics that count on one side of their centre only: a sky dimmer than a clear night's,
 #: more saturation and more double images than a normal field has. Two-sided, the ordinary
 #: spread of a good night's sky or of its saturated stars made good exposures less alike than
@@ -211,6 +226,8 @@ class SkyStats:
     exptime: float | None = None
     pixel_scale: float | None = None
     """arcsec per pixel, from the first image with a celestial WCS"""
+    band: str | None = None
+    """"INSTRUME FILTER" (``register_keywords.sky_band``), set by ``objects.file_objects``"""
     images: int = 0
     notes: list[str] = field(default_factory=list)
 
@@ -238,7 +255,7 @@ class SkyStats:
         self.pixels += n
         self.images += 1
 
-    def to_dict(self) -> dict[str, float | None]:
+    def to_dict(self) -> dict[str, float | str | None]:
         p = max(self.pixels, 1)
         return {
             "sky_e": self.sky_e / p,
@@ -246,6 +263,7 @@ class SkyStats:
             "saturated_share": self.saturated_pixels / p,
             "exptime": self.exptime,
             "pixel_scale": self.pixel_scale,
+            "band": self.band,
         }
 
 
@@ -310,12 +328,47 @@ def double_images(x: np.ndarray, y: np.ndarray, image: np.ndarray, bright: np.nd
     return float(block.max() / len(idx))
 
 
-def statistics(
-    sky: dict[str, float | None], columns: dict[str, np.ndarray], n_detected: int, pixels: int
-) -> dict[str, float]:
-    """The raw statistics ``NAMES`` of one plane (NaN where not measurable)."""
+def log_sky_rate(sky: dict[str, float | str | None]) -> float:
+    """log10 sky electrons per pixel per second of a plane (``SkyStats.to_dict``), NaN
+    without a sky or an exposure time."""
     sky_e = float(sky.get("sky_e") or 0.0)
     exptime = sky.get("exptime")
+    if sky_e > 0 and isinstance(exptime, int | float) and exptime > 0:
+        return math.log10(sky_e / exptime)
+    return float("nan")
+
+
+def sky_rate_reference(skies: list[dict[str, float | str | None]]) -> dict[str, float]:
+    """The usual sky rate of each band: the median ``log_sky_rate`` over these exposures
+    (Map 1's training planes), for the bands with at least ``MIN_SKY_REFERENCE`` of them.
+
+    Why a median: most nights of an archive are clear, so the median is a clear sky's rate
+    even when a fifth of the exposures were taken through cloud.
+    """
+    rates: dict[str, list[float]] = {}
+    for sky in skies:
+        band, rate = sky.get("band"), log_sky_rate(sky)
+        if isinstance(band, str) and math.isfinite(rate):
+            rates.setdefault(band, []).append(rate)
+    return {
+        band: round(float(np.median(r)), 4)
+        for band, r in sorted(rates.items())
+        if len(r) >= MIN_SKY_REFERENCE
+    }
+
+
+def statistics(
+    sky: dict[str, float | str | None],
+    columns: dict[str, np.ndarray],
+    n_detected: int,
+    pixels: int,
+    sky_reference: float | None = None,
+) -> dict[str, float]:
+    """The raw statistics ``NAMES`` of one plane (NaN where not measurable); ``sky_reference``
+    is the usual log sky rate of the plane's band (``sky_rate_reference``), None for
+    ``SKY_RATE_FALLBACK``."""
+    sky_e = float(sky.get("sky_e") or 0.0)
+    reference = SKY_RATE_FALLBACK if sky_reference is None else sky_reference
     snr = np.asarray(columns["snr"], np.float64)
     snr = snr[np.isfinite(snr)]
     sigma = np.asarray(columns["m_sigma"], np.float64)
@@ -340,7 +393,7 @@ def statistics(
     pixel_scale = sky.get("pixel_scale")
     return {
         "log_sky_e": math.log10(sky_e) if sky_e > 0 else nan,
-        "log_sky_rate": math.log10(sky_e / exptime) if sky_e > 0 and exptime else nan,
+        "log_sky_rate": log_sky_rate(sky) - reference,
         "log_density": math.log10(max(n_detected, 1) / mpix),
         "log_snr_p50": math.log10(max(_q(snr, 50), 1e-3)) if len(snr) else nan,
         "log_snr_p90": math.log10(max(_q(snr, 90), 1e-3)) if len(snr) else nan,

@@ -92,7 +92,14 @@ def finish_plane(
         map1.som.cols,
         pixels=fo.pixels,
     )
-    stats = ivmod.statistics(fo.sky, fo.columns, fo.n_detected, fo.pixels)
+    band = fo.sky.get("band")
+    stats = ivmod.statistics(
+        fo.sky,
+        fo.columns,
+        fo.n_detected,
+        fo.pixels,
+        sky_reference=map1.sky_reference(band if isinstance(band, str) else None),
+    )
     image_vec = ivmod.image_vector(fp, stats)
     result = PlaneResult(fo, nodes, dist, counts, fp, image_vec, encode_s=encode_s)
     if previews:

@@ -1,13 +1,14 @@
 """The two trained maps as the loader uses them, and the model-file payloads they live in.
 
 ``Map1``: encoder + 20x20 SOM on the embeddings + the settings that must not change between
-training and loading (detection, cutout normalisation, fingerprint transform).
+training and loading (detection, cutout normalisation, fingerprint transform, the usual sky
+of each band for the image vector).
 ``Map2``: a 20x20 SOM on fingerprints.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -40,6 +41,13 @@ class Map1:
     #: the features it was trained on, in order (a Map 1 from before a feature existed keeps
     #: its own list: ``shape.select``)
     shape_names: tuple[str, ...] = shape.NAMES
+    #: the usual log10 sky rate (e-/s/px) of each "INSTRUME FILTER" over the training planes
+    #: (``image_vector.sky_rate_reference``); empty in files from before it
+    sky_rate: dict[str, float] = field(default_factory=dict)
+
+    def sky_reference(self, band: str | None) -> float | None:
+        """The usual log sky rate of a plane's band, None where this Map 1 has none."""
+        return self.sky_rate.get(band) if band else None
 
     def inputs(self, embedding: np.ndarray, raw_shape: np.ndarray | None) -> np.ndarray:
         """What the SOM sees for these objects: the embedding, plus the shape features."""
@@ -101,6 +109,7 @@ class Map1:
                 "scale": None if self.shape_scale is None else self.shape_scale.tolist(),
                 "emphasis": None if self.shape_emphasis is None else self.shape_emphasis.tolist(),
             },
+            "image": {"sky_rate": dict(self.sky_rate)},
         }
 
     @classmethod
@@ -148,6 +157,7 @@ class Map1:
             shape_scale=None if feats.get("scale") is None else np.array(feats["scale"]),
             shape_emphasis=None if feats.get("emphasis") is None else np.array(feats["emphasis"]),
             shape_names=names,
+            sky_rate=dict((payload.get("image") or {}).get("sky_rate") or {}),
         )
 
 

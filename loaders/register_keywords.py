@@ -88,6 +88,27 @@ def _text(header, key: str) -> str | None:  # noqa: ANN001 - astropy Header
     return text or None
 
 
+def filter_name(header) -> str | None:  # noqa: ANN001 - astropy Header
+    """The filter a header names (``FILTER_KEYS`` in order), None when it names none: a
+    number (a filter wheel slot) or CLEAR says nothing about the passband."""
+    for key in FILTER_KEYS:
+        text = _text(header, key)
+        if text and not re.fullmatch(r"[-+]?\d+(\.\d*)?", text) and text.upper() != "CLEAR":
+            return text[:64]
+    return None
+
+
+def sky_band(header) -> str | None:  # noqa: ANN001 - astropy Header
+    """ "INSTRUME FILTER" of an exposure, the key of a clear sky's brightness per pixel (the
+    same filter name on two cameras with other pixels or throughput is another sky); None
+    without a filter."""
+    band = filter_name(header)
+    if band is None:
+        return None
+    instrument = _text(header, "INSTRUME") or _text(header, "DETECTOR") or ""
+    return f"{instrument} {band}".strip()
+
+
 def parse_start_mjd(header) -> tuple[float | None, str | None]:  # noqa: ANN001
     """MJD of the exposure start and the keyword(s) it came from."""
 

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import psycopg
@@ -39,7 +39,7 @@ from caomai_db.errors import SetupError, UsageError
 
 from . import cutouts as cutout_mod
 from . import encoder as encoder_mod
-from . import modelstore, moments, rare, shape
+from . import image_vector, modelstore, moments, rare, shape
 from .detect import FLAG_EDGE, FLAG_SATURATED, DetectParams
 from .device import cpu_threads, pick_device
 from .fingerprint import DEFAULT_TRANSFORM, TRANSFORMS
@@ -73,7 +73,7 @@ def _sample_one(job: tuple[str, str, int, int, dict, str]) -> tuple[str, Any]:
     cols = {k: fo.columns[k] for k in keep}
     # per file: the common direction of the "aligned" feature is the file's own (shape.py)
     cols["shape"] = shape.raw_features(fo.columns)
-    return planeid, (fo.cutouts, cols, fo.n_detected)
+    return planeid, (fo.cutouts, cols, fo.sky)
 
 
 def _pool_map(func, jobs: list, workers: int) -> Iterator:
@@ -87,6 +87,17 @@ def _pool_map(func, jobs: list, workers: int) -> Iterator:
         yield from pool.imap_unordered(func, jobs, chunksize=1)
 
 
+class Sample(NamedTuple):
+    """Map 1's training sample: the cutouts and their objects' columns, and per plane used
+    its sky figures (``image_vector.SkyStats.to_dict``, for the bands' usual sky)."""
+
+    boxes: np.ndarray
+    columns: dict[str, np.ndarray]
+    skies: list[dict[str, Any]]
+    used: list[str]
+    failed: list[str]
+
+
 def sample_cutouts(
     planes: list[PlaneFile],
     *,
@@ -97,7 +108,7 @@ def sample_cutouts(
     background: str = cutout_mod.DEFAULT_BACKGROUND,
     progress: bool = True,
     rare_mix: float = rare.DEFAULT_MIX,
-) -> tuple[np.ndarray, dict[str, np.ndarray], list[str], list[str]]:
+) -> Sample:
     """Up to n_cutouts normalised cutouts drawn over the planes: each plane offers a uniform
     sample of its detections (``POOL`` times its even share when ``rare_mix`` > 0, so that
     rare kinds are in the pool), and the cutouts are drawn from the pool by ``rare.pick``."""
@@ -108,16 +119,17 @@ def sample_cutouts(
         (str(p.planeid), str(p.path), per_plane, seed + i, asdict(params), background)
         for i, p in enumerate(planes)
     ]
-    boxes, cols, used, failed = [], [], [], []
+    boxes, cols, skies, used, failed = [], [], [], [], []
     bar = tqdm(total=len(jobs), desc="detect", unit="plane", disable=not progress, file=sys.stderr)
     for planeid, result in _pool_map(_sample_one, jobs, workers):
         bar.update()
         if isinstance(result, str):
             failed.append(f"{planeid}: {result}")
             continue
-        b, c, _ = result
+        b, c, sky = result
         boxes.append(b)
         cols.append(c)
+        skies.append(sky)
         used.append(planeid)
     bar.close()
     if not boxes:
@@ -129,6 +141,7 @@ def sample_cutouts(
     order = np.argsort(used)
     boxes = [boxes[i] for i in order]
     cols = [cols[i] for i in order]
+    skies = [skies[i] for i in order]
     used = [used[i] for i in order]
     all_boxes = np.concatenate(boxes)
     all_cols = {k: np.concatenate([c[k] for c in cols]) for k in cols[0]}
@@ -140,7 +153,7 @@ def sample_cutouts(
         pick = rare.pick(all_cols["shape"], n_cutouts, seed, mix=rare_mix)
         all_boxes = all_boxes[pick]
         all_cols = {k: v[pick] for k, v in all_cols.items()}
-    return all_boxes, all_cols, used, failed
+    return Sample(all_boxes, all_cols, skies, used, failed)
 
 
 #: with rare-aware sampling each plane offers this many times its even share of objects
@@ -287,7 +300,7 @@ def train_map1(
         pick = np.sort(np.random.default_rng(seed).choice(len(chosen), max_planes, replace=False))
         chosen = [chosen[i] for i in pick]
     t0 = time.perf_counter()
-    boxes, cols, used, failed = sample_cutouts(
+    boxes, cols, skies, used, failed = sample_cutouts(
         chosen,
         n_cutouts=n_cutouts,
         params=params,
@@ -335,6 +348,7 @@ def train_map1(
         transform=transform,
         background=background,
         shape_weight=shape_weight,
+        sky_rate=image_vector.sky_rate_reference(skies),
     )
     if shape_weight:
         map1.shape_center, map1.shape_scale = shape.fit_scaling(cols["shape"])
@@ -375,6 +389,7 @@ def train_map1(
         },
         "fingerprint_transform": transform,
         "shape_features": {"names": list(shape.NAMES), "weight": shape_weight},
+        "sky_rate": map1.sky_rate,
         "sampling": {"rare_mix": rare_mix, "cap": rare.DEFAULT_CAP, "pool": POOL},
         "timings": timings,
         "device": str(dev),
@@ -404,7 +419,7 @@ def train_map1(
         f"{report.epochs} epochs in {report.seconds:.0f} s ({report.pairs_per_s:.0f} pairs/s on "
         f"{dev}), loss {report.loss_first:.3f} -> {report.loss_last:.3f}; SOM: "
         f"{som_report.nodes_used} nodes used, topographic error {som_report.topographic_error:.3f}"
-        + ("; active" if row.active else "")
+        f"; usual sky known for {len(map1.sky_rate)} bands" + ("; active" if row.active else "")
     )
     return row
 

@@ -8,14 +8,20 @@ import httpx
 import numpy as np
 import psycopg
 import pytest
+import torch
+from astropy.io import fits
 from pgvector.psycopg import register_vector
 
 from caomai_db import database
 from caomai_db.adql.rewrite import translate
 from caomai_db.config import IMAGE_VEC_DIM, READER_ROLE, Settings
 from caomai_db.tap.service import TapService
-from caomai_loaders import image_vector
+from caomai_loaders import encoder, image_vector, register_keywords
+from caomai_loaders.detect import DetectParams
+from caomai_loaders.load_pipeline import finish_plane
+from caomai_loaders.maps import Map1
 from caomai_loaders.objects import file_objects
+from caomai_loaders.som import SOM
 
 from .factories import add_model, add_plane, counts_at
 from .load_helpers import make_archive
@@ -59,7 +65,11 @@ def test_statistics_read_sky_depth_and_psf() -> None:
     sky = {"sky_e": 2000.0, "exptime": 200.0, "structure": 0.5, "saturated_share": 0.0}
     s = image_vector.statistics(sky, columns, n_detected=600, pixels=2_000_000)
     assert s["log_sky_e"] == pytest.approx(np.log10(2000))
-    assert s["log_sky_rate"] == pytest.approx(1.0)
+    # 10 e-/s/px, read against the fixed rate a band without a reference gets
+    assert s["log_sky_rate"] == pytest.approx(1.0 - image_vector.SKY_RATE_FALLBACK)
+    assert image_vector.statistics(sky, columns, 600, 2_000_000, sky_reference=0.7)[
+        "log_sky_rate"
+    ] == pytest.approx(0.3)
     assert s["log_density"] == pytest.approx(np.log10(300))
     assert s["log_psf"] == pytest.approx(np.log(2.0))
     assert s["psf_e"] == pytest.approx(0.2) and s["psf_e_coherent"] == pytest.approx(0.2)
@@ -89,6 +99,52 @@ def test_one_sided_statistics_count_only_past_their_threshold() -> None:
     w = image_vector.weights()
     for name in image_vector.ONE_SIDED:
         assert w[image_vector.NAMES.index(name)] > 0
+
+
+def test_a_clouded_sky_is_read_against_its_bands_usual_sky() -> None:
+    """A clear i-band sky is several times brighter per second than a clear g-band one: a
+    clouded i exposure (5x dimmer than its band's clear sky) is still brighter than a clear
+    g one, so a fixed threshold reads it as clear; against its band's usual sky it reads
+    clouded, and a clear g exposure stays clear."""
+    rng = np.random.default_rng(3)
+
+    def sky(band: str | None, rate: float) -> dict:
+        return {"sky_e": 10**rate * 100.0, "exptime": 100.0, "band": band}
+
+    training = [sky("MegaPrime i.MP9703", 1.0 + d) for d in rng.normal(0, 0.05, 15)]
+    training += [sky("MegaPrime i.MP9703", 0.2)] * 3  # clouded nights do not move a median
+    training += [sky("MegaPrime g.MP9402", 0.2 + d) for d in rng.normal(0, 0.05, 12)]
+    training += [sky("MegaPrime z.MP9801", 1.3)] * 4  # too few to tell a usual sky
+    training += [sky(None, 0.5)] * 20 + [{"sky_e": 0.0, "exptime": 100.0, "band": "x"}] * 20
+    ref = image_vector.sky_rate_reference(training)
+    assert set(ref) == {"MegaPrime i.MP9703", "MegaPrime g.MP9402"}
+    assert ref["MegaPrime i.MP9703"] == pytest.approx(1.0, abs=0.05)
+    assert ref["MegaPrime g.MP9402"] == pytest.approx(0.2, abs=0.05)
+
+    i_rate = image_vector.NAMES.index("log_sky_rate")
+    columns = {
+        k: np.zeros(0) for k in ("snr", "m_sigma", "m_e1", "m_e2", "m_rho4", "x", "y", "extension")
+    } | {"flag": np.zeros(0, np.int64)}
+
+    def read(s: dict, reference: float | None) -> float:
+        stats = image_vector.statistics(s, columns, 0, 1_000_000, sky_reference=reference)
+        return float(image_vector.scaled(stats)[i_rate])
+
+    clouded_i = sky("MegaPrime i.MP9703", 0.3)
+    assert read(clouded_i, None) == 0.0  # a fixed threshold: as clear as a g-band sky
+    assert read(clouded_i, ref["MegaPrime i.MP9703"]) < -0.5
+    assert read(sky("MegaPrime g.MP9402", 0.2), ref["MegaPrime g.MP9402"]) == 0.0
+    assert read(sky("MegaPrime i.MP9703", 1.1), ref["MegaPrime i.MP9703"]) == 0.0
+
+
+def test_sky_band_names_camera_and_filter() -> None:
+    """The key of a usual sky: instrument and filter; a filter wheel slot number or CLEAR
+    names no passband."""
+    h = fits.Header({"INSTRUME": "MegaPrime", "FILTER": "r.MP9602"})
+    assert register_keywords.sky_band(h) == "MegaPrime r.MP9602"
+    assert register_keywords.sky_band(fits.Header({"FILTNAM1": "F814W"})) == "F814W"
+    assert register_keywords.sky_band(fits.Header({"INSTRUME": "X", "FILTER": "3"})) is None
+    assert register_keywords.sky_band(fits.Header({"FILTER": "Clear"})) is None
 
 
 def test_double_images_find_a_jump_of_the_telescope() -> None:
@@ -416,3 +472,42 @@ def test_seeing_is_the_stars_fwhm_in_arcseconds_from_the_wcs() -> None:
     i = image_vector.NAMES.index("seeing")
     assert image_vector.scaled({"seeing": np.log(0.7)})[i] == 0.0
     assert image_vector.scaled({"seeing": np.log(1.5)})[i] == image_vector.CLIP
+
+
+def test_a_plane_is_read_against_the_usual_sky_its_map1_knows(tmp_path) -> None:
+    """The loader and the upload page (``finish_plane``) read a plane's sky rate against the
+    usual sky Map 1 keeps for the plane's camera and filter, and against the fixed rate for a
+    band Map 1 has not seen: one plane, three Map 1s that differ only in that table."""
+    make_archive(tmp_path, per_kind=1)
+    path = sorted(tmp_path.glob("*.fits"))[0]
+    fits.setval(path, "FILTER", value="i.MP9703")
+    fits.setval(path, "EXPTIME", value=100.0)
+    fo = file_objects(path, max_objects=100, preview=False)
+    assert fo.sky["band"] == "TESTCAM i.MP9703"
+    rate = image_vector.log_sky_rate(fo.sky)
+    torch.manual_seed(0)
+    net = encoder.Encoder(encoder.EncoderConfig(dim=8, width=4))
+    codebook = np.random.default_rng(0).normal(size=(400, 8)).astype(np.float32)
+    i_rate = image_vector.DIM - len(image_vector.NAMES) + image_vector.NAMES.index("log_sky_rate")
+
+    def vector(sky_rate: dict[str, float]) -> np.ndarray:
+        map1 = Map1(encoder=net, som=SOM(20, 20, codebook), detect=DetectParams())
+        map1.sky_rate = sky_rate
+        return finish_plane(fo, map1, None, previews=False).image_vec
+
+    unseen = vector({"TESTCAM r": rate})
+    assert np.array_equal(unseen, vector({}))  # a band Map 1 has not seen: the fixed rate
+    assert vector({"TESTCAM i.MP9703": rate})[i_rate] == 0.0  # as bright as usual
+    clouded = vector({"TESTCAM i.MP9703": rate + 1.0})  # ten times dimmer than usual
+    assert clouded[i_rate] < 0.0
+    fp = finish_plane(
+        fo,
+        Map1(encoder=net, som=SOM(20, 20, codebook), detect=DetectParams()),
+        None,
+        previews=False,
+    ).fp
+    for vec, reference in ((unseen, None), (clouded, rate + 1.0)):
+        stats = image_vector.statistics(
+            fo.sky, fo.columns, fo.n_detected, fo.pixels, sky_reference=reference
+        )
+        assert np.allclose(vec, image_vector.image_vector(fp, stats))

@@ -7,18 +7,29 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from astropy.io import fits
 
 from caomai_db import database
 from caomai_db.cli import main as caomai
 from caomai_db.config import Settings
-from caomai_loaders import modelstore, shape
+from caomai_loaders import image_vector, modelstore, shape
 from caomai_loaders.maps import Map1
+from caomai_loaders.objects import file_objects
 
 from .load_helpers import make_archive, register_files
 
 
-def test_train_map1_registers_model_nodes_and_files(db: str, tmp_path: Path, capsys) -> None:
+def test_train_map1_registers_model_nodes_and_files(
+    db: str, tmp_path: Path, capsys, monkeypatch
+) -> None:
     make_archive(tmp_path, per_kind=2)
+    # two filters, one with a short exposure time (a sky twice as bright per second)
+    files = sorted(tmp_path.glob("*.fits"))
+    for i, f in enumerate(files):
+        fits.setval(f, "FILTER", value="r" if i % 2 else "i.MP9703")
+        fits.setval(f, "EXPTIME", value=50.0 if i == 1 else 100.0)
+    # six planes: every band's reference is kept here (an archive needs 10 a band)
+    monkeypatch.setattr(image_vector, "MIN_SKY_REFERENCE", 3)
     with database.connect(db) as conn:
         planeids = register_files(conn, sorted(tmp_path.glob("*.fits")))
     args = [
@@ -81,6 +92,18 @@ def test_train_map1_registers_model_nodes_and_files(db: str, tmp_path: Path, cap
     older = Map1.from_payload(payload).detect
     assert older.line_baseline is False and older.line_spread_ref == 0.0
     assert older.line_saturated_run is False
+    # the usual sky of each band: the median rate over its training planes
+    skies = {f.stem: file_objects(f, max_objects=50, preview=False).sky for f in files}
+    assert {s["band"] for s in skies.values()} == {"TESTCAM r", "TESTCAM i.MP9703"}
+    for band in ("TESTCAM r", "TESTCAM i.MP9703"):
+        rates = [image_vector.log_sky_rate(s) for s in skies.values() if s["band"] == band]
+        assert map1.sky_rate[band] == pytest.approx(np.median(rates), abs=1e-3)
+    assert row.parameters["sky_rate"] == map1.sky_rate
+    assert map1.sky_reference("TESTCAM r") == map1.sky_rate["TESTCAM r"]
+    assert map1.sky_reference("TESTCAM g") is None and map1.sky_reference(None) is None
+    # a file from before the table has none: every band is read against the fixed threshold
+    del payload["image"]
+    assert Map1.from_payload(payload).sky_rate == {}
 
     # a second model, registered but not active; names are unique
     assert caomai([*args, "--name", "m2", "--no-activate", "--no-progress"]) == 0
