@@ -80,6 +80,7 @@ from caomai_db.config import IMAGE_VEC_DIM, N_NODES
 
 from .detect import FLAG_SATURATED, Detections
 from .images import ImageHDU
+from .register_keywords import sky_band
 
 NAMES = (
     "log_sky_e",
@@ -227,12 +228,15 @@ class SkyStats:
     pixel_scale: float | None = None
     """arcsec per pixel, from the first image with a celestial WCS"""
     band: str | None = None
-    """"INSTRUME FILTER" (``register_keywords.sky_band``), set by ``objects.file_objects``"""
+    """"INSTRUME FILTER" (``register_keywords.sky_band``) of the first image added (an
+    image's header holds its primary's keywords too: ``images.read_images``)"""
     images: int = 0
     notes: list[str] = field(default_factory=list)
 
     def add(self, image: ImageHDU, det: Detections) -> None:
         """Add one image's sky (sep's global background and mesh) and saturated pixels."""
+        if self.band is None:
+            self.band = sky_band(image.header)
         n = int(np.count_nonzero(np.isfinite(det.data_sub)))
         if n == 0:
             return

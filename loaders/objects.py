@@ -28,7 +28,6 @@ from . import cutouts, moments, previews
 from .detect import DetectionError, DetectParams, detect
 from .image_vector import SkyStats
 from .images import ImageError, primary_header, read_images
-from .register_keywords import sky_band
 
 #: Per-object columns of a FileObjects sample (besides the cutouts): sep's catalogue, then the
 #: adaptive moments of the cutout (``moments.NAMES``).
@@ -100,7 +99,6 @@ def file_objects(
     # the sample's boxes in signal-to-noise units; moments and the stretch come once, at the end
     keep_snr = np.zeros((0, cutouts.SIZE, cutouts.SIZE), np.float32)
     sky = SkyStats()
-    first_header = None
 
     t0 = time.perf_counter()
     images = read_images(Path(path))
@@ -112,8 +110,6 @@ def file_objects(
         t1 = time.perf_counter()
         t_read += t1 - t0
         n_images += 1
-        if first_header is None:
-            first_header = image.header
         pixels += int(np.count_nonzero(np.isfinite(image.data)))
         name = image.extname or f"HDU {image.index}"
         if mosaic is not None:
@@ -192,8 +188,6 @@ def file_objects(
         t = primary_header(Path(path)).get("EXPTIME")
         if isinstance(t, int | float) and t > 0:
             sky.exptime = float(t)
-    # an image's header holds its primary's keywords too (images.read_images)
-    sky.band = sky_band(first_header) if first_header is not None else None
     # a stable object order: by HDU, then position (object_id = row number)
     order = np.lexsort((keep_cols["x"], keep_cols["y"], keep_cols["extension"]))
     t2 = time.perf_counter()
